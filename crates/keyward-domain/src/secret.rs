@@ -1,0 +1,288 @@
+//! The opaque key format and how secrets are hashed and compared.
+//!
+//! A secret looks like `kw_1a2B3c4D5e6F7g8H_<40 base62><6 base62 check>`: a prefix, the key id,
+//! the random part and a CRC32 check of everything before it. The check lets scanners and
+//! clients reject a mistyped or truncated key without a network call; the server rejects such
+//! input before it touches storage.
+//!
+//! Only `HMAC-SHA-256(pepper, secret)` is ever stored, and hashes are compared in constant time.
+
+use crate::ids::{is_base62, random_base62, KeyId, BASE62};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use std::fmt;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Number of random base62 characters in a secret (40 × log2(62) ≈ 238 bits).
+pub const SECRET_RANDOM_LEN: usize = 40;
+/// Minimum random part accepted when parsing (≥ 32 characters, ≥ 190 bits).
+pub const SECRET_RANDOM_MIN: usize = 32;
+/// Length of the CRC32 check, in base62 characters.
+pub const CHECK_LEN: usize = 6;
+/// Longest credential we bother parsing; anything longer is malformed.
+const MAX_PRESENTED_LEN: usize = 512;
+
+/// A key prefix: 1–10 of `[a-z0-9]`.
+pub fn validate_prefix(prefix: &str) -> Result<(), String> {
+    let ok = (1..=10).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("key prefix {prefix:?} must be 1 to 10 characters of [a-z0-9]"))
+    }
+}
+
+/// The server-side secret mixed into every stored hash.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Pepper(Vec<u8>);
+
+impl Pepper {
+    /// Peppers shorter than 32 bytes are refused: they would be guessable.
+    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+        if bytes.len() < 32 {
+            return Err("the pepper must be at least 32 bytes".into());
+        }
+        Ok(Self(bytes))
+    }
+
+    pub fn generate(rng: &mut dyn RngCore) -> Self {
+        let mut bytes = vec![0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A hasher keyed once; cloning it is cheaper than re-keying HMAC for every request.
+    pub fn hasher(&self) -> SecretHasher {
+        SecretHasher(Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts keys of any length"))
+    }
+}
+
+impl fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pepper(<redacted>)")
+    }
+}
+
+/// HMAC-SHA-256 keyed with the pepper.
+#[derive(Clone)]
+pub struct SecretHasher(Hmac<Sha256>);
+
+impl fmt::Debug for SecretHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHasher(<redacted>)")
+    }
+}
+
+impl SecretHasher {
+    pub fn hash(&self, secret: &str) -> SecretHash {
+        let mut mac = self.0.clone();
+        mac.update(secret.as_bytes());
+        SecretHash(mac.finalize().into_bytes().into())
+    }
+}
+
+/// A keyed hash of a secret: what storage holds instead of the secret.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SecretHash(pub [u8; 32]);
+
+impl SecretHash {
+    /// Constant-time comparison: the time taken does not depend on where the bytes differ.
+    pub fn ct_eq(&self, other: &SecretHash) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(SecretHash)
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash(..)")
+    }
+}
+
+/// A freshly generated secret. Its `Debug` is redacted and it is wiped from memory on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct PlainSecret(String);
+
+impl PlainSecret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PlainSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlainSecret(<redacted>)")
+    }
+}
+
+/// The 6-character base62 rendering of CRC32 over `body`.
+fn checksum(body: &str) -> [u8; CHECK_LEN] {
+    let mut n = crc32fast::hash(body.as_bytes()) as u64;
+    let mut out = [b'0'; CHECK_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    out
+}
+
+/// Makes a new opaque secret for `id`.
+pub fn generate_secret(rng: &mut dyn RngCore, prefix: &str, id: &KeyId) -> PlainSecret {
+    let mut s = format!("{prefix}_{id}_{}", random_base62(rng, SECRET_RANDOM_LEN));
+    let check = checksum(&s);
+    s.push_str(std::str::from_utf8(&check).expect("base62 is ASCII"));
+    PlainSecret(s)
+}
+
+/// A credential as presented by a client, after its structure and checksum were checked.
+///
+/// Borrowed from the request: parsing allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PresentedKey<'a> {
+    /// The key id embedded in the secret.
+    pub key_id: &'a str,
+    /// The whole secret (`<prefix>_<id>_<secret><check>`), which is what gets hashed.
+    pub secret: &'a str,
+}
+
+impl fmt::Debug for PresentedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PresentedKey({}, <redacted>)", self.key_id)
+    }
+}
+
+/// Why a presented credential was rejected without a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedKey {
+    #[error("the key does not have the form <prefix>_<id>_<secret><check>")]
+    Shape,
+    #[error("the key's checksum does not match: it was mistyped or truncated")]
+    Checksum,
+    #[error("the id before ':' does not match the id inside the secret")]
+    IdMismatch,
+}
+
+/// Parses `<prefix>_<id>_<secret><check>` or `id:secret`.
+pub fn parse_presented(input: &str) -> Result<PresentedKey<'_>, MalformedKey> {
+    if input.len() > MAX_PRESENTED_LEN {
+        return Err(MalformedKey::Shape);
+    }
+    if let Some((id, secret)) = input.split_once(':') {
+        let key = parse_secret(secret)?;
+        return if key.key_id == id { Ok(key) } else { Err(MalformedKey::IdMismatch) };
+    }
+    parse_secret(input)
+}
+
+fn parse_secret(secret: &str) -> Result<PresentedKey<'_>, MalformedKey> {
+    let (prefix, rest) = secret.split_once('_').ok_or(MalformedKey::Shape)?;
+    let (id, tail) = rest.split_once('_').ok_or(MalformedKey::Shape)?;
+    if validate_prefix(prefix).is_err()
+        || id.is_empty()
+        || id.len() > 64
+        || !is_base62(id)
+        || tail.len() < SECRET_RANDOM_MIN + CHECK_LEN
+        || !is_base62(tail)
+    {
+        return Err(MalformedKey::Shape);
+    }
+    let (body, check) = secret.split_at(secret.len() - CHECK_LEN);
+    if checksum(body).as_slice() != check.as_bytes() {
+        return Err(MalformedKey::Checksum);
+    }
+    Ok(PresentedKey { key_id: id, secret })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rand::SeedableRng;
+
+    fn rng() -> rand::rngs::StdRng {
+        rand::rngs::StdRng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn generated_secret_round_trips_in_both_forms() {
+        let mut rng = rng();
+        let id = KeyId::generate(&mut rng);
+        let secret = generate_secret(&mut rng, "kw", &id);
+        let s = secret.expose();
+        assert!(s.starts_with(&format!("kw_{id}_")));
+        assert_eq!(s.len(), 3 + 16 + 1 + SECRET_RANDOM_LEN + CHECK_LEN);
+        assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let parsed = parse_presented(s).unwrap();
+        assert_eq!(parsed.key_id, id.as_str());
+        assert_eq!(parsed.secret, s);
+        let pair = format!("{id}:{s}");
+        assert_eq!(parse_presented(&pair).unwrap().secret, s);
+    }
+
+    #[test]
+    fn every_single_character_change_is_caught() {
+        let mut rng = rng();
+        let id = KeyId::generate(&mut rng);
+        let secret = generate_secret(&mut rng, "kw", &id);
+        let s = secret.expose();
+        let start = s.len() - CHECK_LEN - SECRET_RANDOM_LEN;
+        for i in start..s.len() {
+            let mut bytes = s.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let altered = String::from_utf8(bytes).unwrap();
+            assert!(parse_presented(&altered).is_err(), "change at {i} not caught");
+        }
+    }
+
+    #[test]
+    fn malformed_inputs_are_rejected() {
+        let mut rng = rng();
+        let id = KeyId::generate(&mut rng);
+        let secret = generate_secret(&mut rng, "kw", &id);
+        let s = secret.expose();
+        assert_eq!(parse_presented(&s[..s.len() - 1]), Err(MalformedKey::Checksum));
+        for bad in ["", "kw", "kw_", "kw_abc", "KW_abc_def", "kw__x", "kw_a_short", &"x".repeat(600)] {
+            assert!(parse_presented(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_presented(&format!("other:{s}")), Err(MalformedKey::IdMismatch));
+    }
+
+    #[test]
+    fn hashes_depend_on_pepper_and_compare_in_constant_time() {
+        let mut rng = rng();
+        let a = Pepper::generate(&mut rng).hasher();
+        let b = Pepper::generate(&mut rng).hasher();
+        assert!(a.hash("x").ct_eq(&a.hash("x")));
+        assert!(!a.hash("x").ct_eq(&a.hash("y")));
+        assert!(!a.hash("x").ct_eq(&b.hash("x")));
+        assert!(Pepper::new(vec![1; 31]).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let mut rng = rng();
+        let id = KeyId::generate(&mut rng);
+        let secret = generate_secret(&mut rng, "kw", &id);
+        assert!(!format!("{secret:?}").contains(&secret.expose()[4..]));
+        let parsed = parse_presented(secret.expose()).unwrap();
+        assert!(!format!("{parsed:?}").contains(&secret.expose()[25..]));
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(validate_prefix("kw").is_ok());
+        assert!(validate_prefix("acme2024").is_ok());
+        for bad in ["", "KW", "k_w", "abcdefghijk"] {
+            assert!(validate_prefix(bad).is_err(), "{bad}");
+        }
+    }
+}
