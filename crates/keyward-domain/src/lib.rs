@@ -2,16 +2,16 @@
 //! restriction and an administrator *are*, and the rules that relate them.
 //!
 //! # Layout
-//! - [`ids`]: newtype ids and the base62 alphabet they use.
-//! - [`secret`]: the opaque key format (`<prefix>_<id>_<secret><check>`), keyed hashing, parsing
+//! - [`ids`] — newtype ids and the base62 alphabet they use.
+//! - [`secret`] — the opaque key format (`<prefix>_<id>_<secret><check>`), keyed hashing, parsing
 //!   of presented credentials.
-//! - [`permission`]: the permission grammar, grants with targets, coverage and intersection.
-//! - [`catalog`]: scopes, resources and roles the operator configures; the example catalog.
-//! - [`network`]: network restrictions (normalized CIDRs).
-//! - [`key`]: the API key record, its status, expiry and privileges.
-//! - [`admin`]: administrators.
-//! - [`policy`]: the authorization rules of SPEC §1, decided in one place.
-//! - [`clock`]: the injected clock.
+//! - [`permission`] — the permission grammar, grants with targets, coverage and intersection.
+//! - [`catalog`] — scopes, resources and roles the operator configures; the example catalog.
+//! - [`network`] — network restrictions (normalized CIDRs).
+//! - [`key`] — the API key record, its status, expiry and privileges.
+//! - [`admin`] — administrators.
+//! - [`policy`] — the authorization rules of SPEC §1, decided in one place.
+//! - [`clock`] — the injected clock.
 //!
 //! Architecture invariant: this crate does no I/O. It knows nothing of HTTP, SQL or JSON
 //! (`serde` derives only; no `serde_json`), so every rule here is testable as a pure function.

@@ -1,0 +1,139 @@
+//! The in-process verification cache: one immutable snapshot per key, holding everything a
+//! verification needs (hashes, expiry, networks, effective grants, owner status), so the hot
+//! path takes a read lock, hashes once and compares, without touching the database.
+//!
+//! Coherence: every write through this node invalidates the affected entries before it
+//! answers. A load that raced an invalidation is discarded (the generation counter moved), so a
+//! stale snapshot can never be inserted after the write that made it stale.
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use keyward_domain::ids::{AdminId, KeyId};
+use keyward_domain::key::PreviousSecret;
+use keyward_domain::permission::Grant;
+use keyward_domain::secret::SecretHash;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Everything verification needs to know about one key, as of one moment.
+#[derive(Debug)]
+pub struct CachedKey {
+    pub id: KeyId,
+    pub name: String,
+    pub owner_id: AdminId,
+    pub owner_email: String,
+    pub owner_disabled: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Revoked or deleted.
+    pub revoked: bool,
+    pub secret_hash: SecretHash,
+    pub previous_secret: Option<PreviousSecret>,
+    pub networks: Vec<IpNet>,
+    /// The key's grants intersected with its owner's current permissions.
+    pub grants: Vec<Grant>,
+}
+
+impl CachedKey {
+    pub fn secret_matches(&self, hash: &SecretHash, now: DateTime<Utc>) -> bool {
+        let current = self.secret_hash.ct_eq(hash);
+        let previous = self
+            .previous_secret
+            .is_some_and(|p| p.valid_until > now && p.hash.ct_eq(hash));
+        current | previous
+    }
+}
+
+type Map = HashMap<Box<str>, Arc<CachedKey>, foldhash::fast::RandomState>;
+
+#[derive(Default)]
+pub struct VerifyCache {
+    entries: RwLock<Map>,
+    /// Bumped by every invalidation; loads started before a bump are not inserted.
+    generation: AtomicU64,
+}
+
+impl VerifyCache {
+    pub fn get(&self, key_id: &str) -> Option<Arc<CachedKey>> {
+        self.entries.read().get(key_id).cloned()
+    }
+
+    /// Take this before reading the store for a miss.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Inserts a snapshot loaded since `generation`, unless something was invalidated meanwhile.
+    pub fn insert(&self, generation: u64, entry: Arc<CachedKey>) {
+        let mut entries = self.entries.write();
+        if self.generation.load(Ordering::Acquire) == generation {
+            entries.insert(entry.id.as_str().into(), entry);
+        }
+    }
+
+    pub fn invalidate_key(&self, id: &KeyId) {
+        let mut entries = self.entries.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(id.as_str());
+    }
+
+    /// Drops every key of an owner (their status or permissions changed).
+    pub fn invalidate_owner(&self, owner: &AdminId) {
+        let mut entries = self.entries.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.retain(|_, e| &e.owner_id != owner);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, owner: &str) -> Arc<CachedKey> {
+        Arc::new(CachedKey {
+            id: KeyId::from_string(id),
+            name: id.into(),
+            owner_id: AdminId::from_string(owner),
+            owner_email: "o@x".into(),
+            owner_disabled: false,
+            expires_at: None,
+            revoked: false,
+            secret_hash: SecretHash([0; 32]),
+            previous_secret: None,
+            networks: vec![],
+            grants: vec![],
+        })
+    }
+
+    #[test]
+    fn a_load_that_raced_an_invalidation_is_discarded() {
+        let cache = VerifyCache::default();
+        let before = cache.generation();
+        cache.invalidate_key(&KeyId::from_string("a"));
+        cache.insert(before, entry("a", "o"));
+        assert!(cache.get("a").is_none());
+        cache.insert(cache.generation(), entry("a", "o"));
+        assert!(cache.get("a").is_some());
+    }
+
+    #[test]
+    fn owner_invalidation_drops_only_their_keys() {
+        let cache = VerifyCache::default();
+        let g = cache.generation();
+        cache.insert(g, entry("a", "o1"));
+        cache.insert(g, entry("b", "o2"));
+        cache.invalidate_owner(&AdminId::from_string("o1"));
+        assert!(cache.get("a").is_none());
+        assert!(cache.get("b").is_some());
+        assert_eq!(cache.len(), 1);
+    }
+}

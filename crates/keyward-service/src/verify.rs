@@ -1,0 +1,149 @@
+//! The data plane: is this presented key valid, from this address, for this permission?
+//!
+//! Order of checks, and why: malformed input is rejected before any lookup (no storage access
+//! for garbage); an unknown id or a secret that does not match is `not_found`, so nothing about
+//! a key is revealed to a caller without its full secret; then revoked (which wins over
+//! expired), expired, owner disabled, network, permission.
+
+use crate::cache::CachedKey;
+use crate::{Keyward, ServiceResult};
+use keyward_domain::network;
+use keyward_domain::permission::{allows, Permission};
+use keyward_domain::secret::parse_presented;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The answer codes of SPEC §2 "Verification".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyCode {
+    Valid,
+    NotFound,
+    Expired,
+    Revoked,
+    OwnerDisabled,
+    IpNotAllowed,
+    InsufficientPermission,
+    SignatureRequired,
+    SignatureInvalid,
+}
+
+impl VerifyCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyCode::Valid => "valid",
+            VerifyCode::NotFound => "not_found",
+            VerifyCode::Expired => "expired",
+            VerifyCode::Revoked => "revoked",
+            VerifyCode::OwnerDisabled => "owner_disabled",
+            VerifyCode::IpNotAllowed => "ip_not_allowed",
+            VerifyCode::InsufficientPermission => "insufficient_permission",
+            VerifyCode::SignatureRequired => "signature_required",
+            VerifyCode::SignatureInvalid => "signature_invalid",
+        }
+    }
+
+    /// Would forward-auth answer `401` (the credential itself is no good) rather than `403`?
+    pub fn is_authentication_failure(self) -> bool {
+        matches!(
+            self,
+            VerifyCode::NotFound | VerifyCode::Expired | VerifyCode::Revoked
+        )
+    }
+}
+
+/// One verification question.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyQuery<'a> {
+    /// The credential as presented: `<prefix>_<id>_<secret><check>` or `id:secret`.
+    pub key: &'a str,
+    pub permission: Option<&'a Permission>,
+    pub target: Option<&'a str>,
+    pub client_ip: Option<IpAddr>,
+}
+
+/// The answer: a code, and the key's snapshot when the caller proved they hold its secret.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub code: VerifyCode,
+    pub key: Option<Arc<CachedKey>>,
+}
+
+impl Verdict {
+    fn not_found() -> Self {
+        Verdict {
+            code: VerifyCode::NotFound,
+            key: None,
+        }
+    }
+}
+
+impl Keyward {
+    pub async fn verify(&self, query: VerifyQuery<'_>) -> ServiceResult<Verdict> {
+        let Ok(presented) = parse_presented(query.key) else {
+            return Ok(Verdict::not_found());
+        };
+        let Some(entry) = self.cached_key(presented.key_id).await? else {
+            return Ok(Verdict::not_found());
+        };
+        let now = self.now();
+        if !entry.secret_matches(&self.inner.hasher.hash(presented.secret), now) {
+            return Ok(Verdict::not_found());
+        }
+        let code = if entry.revoked {
+            VerifyCode::Revoked
+        } else if entry.expires_at.is_some_and(|e| e <= now) {
+            VerifyCode::Expired
+        } else if entry.owner_disabled {
+            VerifyCode::OwnerDisabled
+        } else if !network::allows(&entry.networks, query.client_ip) {
+            VerifyCode::IpNotAllowed
+        } else if query
+            .permission
+            .is_some_and(|p| !allows(&entry.grants, p, query.target))
+        {
+            VerifyCode::InsufficientPermission
+        } else {
+            VerifyCode::Valid
+        };
+        if code == VerifyCode::Valid {
+            let ip = query.client_ip.map(|ip| network::canonical(ip).to_string());
+            self.inner.usage.record(&entry.id, now, ip);
+        }
+        Ok(Verdict {
+            code,
+            key: Some(entry),
+        })
+    }
+
+    /// The key's snapshot, from the cache or loaded from the store on a miss.
+    async fn cached_key(&self, key_id: &str) -> ServiceResult<Option<Arc<CachedKey>>> {
+        if let Some(hit) = self.inner.cache.get(key_id) {
+            return Ok(Some(hit));
+        }
+        let generation = self.inner.cache.generation();
+        let id = keyward_domain::ids::KeyId::from_string(key_id);
+        let Some(key) = self.store().get_key(&id).await? else {
+            return Ok(None);
+        };
+        let owner = self.store().get_admin(&key.owner_id).await?;
+        let (owner_email, owner_disabled, owner_grants) = match &owner {
+            Some(o) => (o.email.clone(), o.disabled, o.permissions.clone()),
+            None => (String::new(), true, Vec::new()),
+        };
+        let entry = Arc::new(CachedKey {
+            grants: key.privileges.effective(self.catalog(), &owner_grants),
+            revoked: key.revoked_at.is_some() || key.deleted_at.is_some(),
+            id: key.id,
+            name: key.name,
+            owner_id: key.owner_id,
+            owner_email,
+            owner_disabled,
+            expires_at: key.expires_at,
+            secret_hash: key.secret_hash,
+            previous_secret: key.previous_secret,
+            networks: key.networks,
+        });
+        self.inner.cache.insert(generation, entry.clone());
+        Ok(Some(entry))
+    }
+}

@@ -1,0 +1,496 @@
+//! The service API driven as a library, with a manual clock: expiry, grace periods, cache
+//! coherence and concurrency, without sleeping and without HTTP.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{Duration, Utc};
+use keyward_domain::catalog::GrantInput;
+use keyward_domain::clock::ManualClock;
+use keyward_domain::ids::{AdminId, KeyId};
+use keyward_domain::policy::{
+    authorize_admin_management, authorize_keys, authorize_logs, KeyAccess, KeyAction, Principal,
+};
+use keyward_service::admins::{AdminPatch, NewAdmin};
+use keyward_service::keys::{ExpiryFields, KeyPatch, NewKey};
+use keyward_service::logs::LogSearch;
+use keyward_service::verify::{VerifyCode, VerifyQuery};
+use keyward_service::{Config, Keyward, Options, RequestContext, ServiceError};
+use std::sync::Arc;
+
+struct Node {
+    keyward: Keyward,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+async fn node() -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        database_url: format!("sqlite://{}/k.db", dir.path().display()),
+        ..Config::default()
+    };
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let options = Options {
+        config,
+        clock: clock.clone(),
+        env: Box::new(|k| match k {
+            "KEYWARD_BOOTSTRAP_EMAIL" => Some("root@example.com".into()),
+            "KEYWARD_BOOTSTRAP_PASSWORD" => Some("root-password".into()),
+            _ => None,
+        }),
+        bootstrap: true,
+    };
+    let (keyward, report) = Keyward::start(options).await.unwrap();
+    assert_eq!(report.bootstrap_email.as_deref(), Some("root@example.com"));
+    assert!(
+        report.bootstrap_password.is_none(),
+        "a password from the environment is never echoed"
+    );
+    Node {
+        keyward,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl Node {
+    async fn principal(&self, email: &str, password: &str) -> Principal {
+        let out = self
+            .keyward
+            .login(email, password, &RequestContext::default())
+            .await
+            .unwrap();
+        self.keyward
+            .authenticate(&out.session_token, &RequestContext::default())
+            .await
+            .unwrap()
+            .principal
+    }
+
+    async fn admin(&self, email: &str, perms: &[&str]) -> Principal {
+        let root = self.principal("root@example.com", "root-password").await;
+        let auth = authorize_admin_management(&root).unwrap();
+        self.keyward
+            .create_admin(
+                &auth,
+                NewAdmin {
+                    email: email.into(),
+                    name: "Someone".into(),
+                    password: "password-123".into(),
+                    role: "admin".into(),
+                    can_manage_keys: true,
+                    permissions: perms
+                        .iter()
+                        .map(|p| GrantInput::Bare(p.to_string()))
+                        .collect(),
+                },
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap();
+        self.principal(email, "password-123").await
+    }
+
+    fn access(&self, p: &Principal, action: KeyAction) -> KeyAccess {
+        authorize_keys(p, action, self.keyward.config().policy()).unwrap()
+    }
+
+    async fn code(&self, secret: &str, permission: Option<&str>) -> VerifyCode {
+        let permission = permission.map(|p| p.parse().unwrap());
+        let q = VerifyQuery {
+            key: secret,
+            permission: permission.as_ref(),
+            target: None,
+            client_ip: None,
+        };
+        self.keyward.verify(q).await.unwrap().code
+    }
+}
+
+fn key(name: &str, grants: &[&str], lifetime_days: Option<i64>) -> NewKey {
+    NewKey {
+        name: name.into(),
+        grants: Some(
+            grants
+                .iter()
+                .map(|g| GrantInput::Bare(g.to_string()))
+                .collect(),
+        ),
+        expiry: ExpiryFields {
+            lifetime_days,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn keys_expire_on_the_clock() {
+    let n = node().await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let issue = n.access(&alice, KeyAction::Issue);
+    let issued = n
+        .keyward
+        .create_key(
+            &issue,
+            key("k", &["events.alerts:read"], Some(1)),
+            &RequestContext::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(issued.view.remaining_days, Some(1));
+    assert_eq!(
+        n.code(issued.secret.expose(), Some("events.alerts:read"))
+            .await,
+        VerifyCode::Valid
+    );
+    n.clock.advance(Duration::days(1) + Duration::seconds(1));
+    assert_eq!(
+        n.code(issued.secret.expose(), None).await,
+        VerifyCode::Expired
+    );
+    let read = n.access(&alice, KeyAction::Read);
+    let view = n.keyward.get_key(&read, &issued.view.key.id).await.unwrap();
+    assert_eq!(view.status.as_str(), "expired");
+    assert_eq!(view.remaining_days, Some(0));
+    // Regenerate restarts the lifetime from now.
+    let again = n
+        .keyward
+        .regenerate_key(&issue, &issued.view.key.id, &RequestContext::default())
+        .await
+        .unwrap();
+    assert_eq!(n.code(again.secret.expose(), None).await, VerifyCode::Valid);
+    assert_eq!(
+        n.code(issued.secret.expose(), None).await,
+        VerifyCode::NotFound
+    );
+}
+
+#[tokio::test]
+async fn refresh_grace_ends_on_the_clock_and_on_a_second_refresh() {
+    let n = node().await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let issue = n.access(&alice, KeyAction::Issue);
+    let ctx = RequestContext::default();
+    let first = n
+        .keyward
+        .create_key(&issue, key("k", &[], None), &ctx)
+        .await
+        .unwrap();
+    let id = first.view.key.id.clone();
+    let second = n
+        .keyward
+        .refresh_key(&issue, &id, Some(60), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(n.code(first.secret.expose(), None).await, VerifyCode::Valid);
+    assert_eq!(
+        n.code(second.secret.expose(), None).await,
+        VerifyCode::Valid
+    );
+    n.clock.advance(Duration::seconds(61));
+    assert_eq!(
+        n.code(first.secret.expose(), None).await,
+        VerifyCode::NotFound
+    );
+    let third = n
+        .keyward
+        .refresh_key(&issue, &id, Some(600), &ctx)
+        .await
+        .unwrap();
+    let fourth = n
+        .keyward
+        .refresh_key(&issue, &id, Some(600), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        n.code(second.secret.expose(), None).await,
+        VerifyCode::NotFound
+    );
+    assert_eq!(
+        n.code(third.secret.expose(), None).await,
+        VerifyCode::Valid,
+        "within its grace"
+    );
+    n.keyward
+        .revoke_key(&n.access(&alice, KeyAction::Manage), &id, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        n.code(third.secret.expose(), None).await,
+        VerifyCode::NotFound,
+        "revoking ends every grace"
+    );
+    assert_eq!(
+        n.code(fourth.secret.expose(), None).await,
+        VerifyCode::Revoked
+    );
+    assert!(matches!(
+        n.keyward.refresh_key(&issue, &id, None, &ctx).await,
+        Err(ServiceError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn cached_verdicts_follow_every_write_at_once() {
+    let n = node().await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let ctx = RequestContext::default();
+    let issued = n
+        .keyward
+        .create_key(
+            &n.access(&alice, KeyAction::Issue),
+            key("k", &["events.*:write"], None),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let secret = issued.secret.expose();
+    let id = issued.view.key.id.clone();
+    assert_eq!(
+        n.code(secret, Some("events.alerts:write")).await,
+        VerifyCode::Valid
+    );
+
+    // Narrowing the key's own grants.
+    let patch = KeyPatch {
+        grants: Some(vec![GrantInput::Bare("events.alerts:read".into())]),
+        ..Default::default()
+    };
+    n.keyward
+        .update_key(&n.access(&alice, KeyAction::Manage), &id, patch, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        n.code(secret, Some("events.alerts:write")).await,
+        VerifyCode::InsufficientPermission
+    );
+
+    // Narrowing the owner's permissions narrows the key (rule 4), and disabling the owner stops it.
+    let root = n.principal("root@example.com", "root-password").await;
+    let manage = authorize_admin_management(&root).unwrap();
+    let alice_id: AdminId = alice.admin.id.clone();
+    let patch = AdminPatch {
+        permissions: Some(vec![GrantInput::Bare("clients.*:read".into())]),
+        ..Default::default()
+    };
+    n.keyward
+        .update_admin(&manage, &alice_id, patch, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        n.code(secret, Some("events.alerts:read")).await,
+        VerifyCode::InsufficientPermission
+    );
+    n.keyward
+        .update_admin(
+            &manage,
+            &alice_id,
+            AdminPatch {
+                disabled: Some(true),
+                ..Default::default()
+            },
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n.code(secret, None).await, VerifyCode::OwnerDisabled);
+    assert!(
+        n.keyward.authenticate(secret, &ctx).await.is_err(),
+        "a disabled owner's key authenticates nothing"
+    );
+    n.keyward
+        .update_admin(
+            &manage,
+            &alice_id,
+            AdminPatch {
+                disabled: Some(false),
+                ..Default::default()
+            },
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n.code(secret, None).await, VerifyCode::Valid);
+
+    // Deleting the owner revokes the key, with an audit record per key.
+    n.keyward
+        .delete_admin(&manage, &alice_id, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(n.code(secret, None).await, VerifyCode::Revoked);
+    let logs = authorize_logs(&root).unwrap();
+    let search = LogSearch {
+        key_ids: vec![id.to_string()],
+        action: Some("key.revoked".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        n.keyward
+            .search_logs(&logs, search)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn concurrent_changes_to_one_key_are_all_applied() {
+    let n = node().await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let ctx = RequestContext::default();
+    let issued = n
+        .keyward
+        .create_key(
+            &n.access(&alice, KeyAction::Issue),
+            key("k", &[], None),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let id: KeyId = issued.view.key.id.clone();
+    let manage = n.access(&alice, KeyAction::Manage);
+    let issue = n.access(&alice, KeyAction::Issue);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (k, m, id) = (n.keyward.clone(), manage.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let patch = KeyPatch {
+                networks: Some(vec![format!("10.0.0.{i}")]),
+                ..Default::default()
+            };
+            k.update_key(&m, &id, patch, &RequestContext::default())
+                .await
+                .map(|_| ())
+        }));
+    }
+    let (k, iss, id2) = (n.keyward.clone(), issue.clone(), id.clone());
+    let refresh = tokio::spawn(async move {
+        k.refresh_key(&iss, &id2, None, &RequestContext::default())
+            .await
+    });
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let refreshed = refresh.await.unwrap().unwrap();
+    let view = n
+        .keyward
+        .get_key(&n.access(&alice, KeyAction::Read), &id)
+        .await
+        .unwrap();
+    assert_eq!(
+        view.key.version,
+        1 + 8 + 1,
+        "every change landed on its own version"
+    );
+    assert!(
+        view.key.secret_hash == refreshed.view.key.secret_hash
+            || view.key.version > refreshed.view.key.version
+    );
+    let logs = authorize_logs(&alice).unwrap();
+    let search = LogSearch {
+        key_ids: vec![id.to_string()],
+        kind: Some("audit".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        n.keyward
+            .search_logs(&logs, search)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1 + 8 + 1
+    );
+}
+
+#[tokio::test]
+async fn another_admins_key_is_indistinguishable_from_a_missing_one() {
+    let n = node().await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let bob = n.admin("bob@example.com", &["events.*:write"]).await;
+    let ctx = RequestContext::default();
+    let issued = n
+        .keyward
+        .create_key(
+            &n.access(&alice, KeyAction::Issue),
+            key("same", &[], None),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let id = issued.view.key.id.clone();
+    let as_bob = n.access(&bob, KeyAction::Manage);
+    assert!(matches!(
+        n.keyward.get_key(&as_bob, &id).await,
+        Err(ServiceError::NotFound(_))
+    ));
+    assert!(matches!(
+        n.keyward.revoke_key(&as_bob, &id, &ctx).await,
+        Err(ServiceError::NotFound(_))
+    ));
+    // Names are unique per owner only: Bob may use Alice's key name.
+    n.keyward
+        .create_key(
+            &n.access(&bob, KeyAction::Issue),
+            key("same", &[], None),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let clash = n
+        .keyward
+        .create_key(
+            &n.access(&alice, KeyAction::Issue),
+            key("same", &[], None),
+            &ctx,
+        )
+        .await;
+    assert!(matches!(clash, Err(ServiceError::Conflict(_))));
+    // Bob's log search for Alice's key finds nothing.
+    let search = LogSearch {
+        key_ids: vec![id.to_string()],
+        ..Default::default()
+    };
+    assert!(n
+        .keyward
+        .search_logs(&authorize_logs(&bob).unwrap(), search)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
+#[tokio::test]
+async fn malformed_keys_never_reach_the_store() {
+    let n = node().await;
+    // A key id that exists, embedded in a secret whose checksum is wrong, answers not_found
+    // exactly like garbage, and leaves the cache untouched (no lookup happened).
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let issued = n
+        .keyward
+        .create_key(
+            &n.access(&alice, KeyAction::Issue),
+            key("k", &[], None),
+            &RequestContext::default(),
+        )
+        .await
+        .unwrap();
+    let s = issued.secret.expose();
+    let bad = format!(
+        "{}{}",
+        &s[..s.len() - 1],
+        if s.ends_with('A') { 'B' } else { 'A' }
+    );
+    for input in [bad.as_str(), "", "kw_x", &s[..s.len() - 3]] {
+        assert_eq!(n.code(input, None).await, VerifyCode::NotFound);
+    }
+    assert_eq!(
+        n.keyward.cached_keys(),
+        0,
+        "no lookup was made for malformed input"
+    );
+    assert_eq!(n.code(s, None).await, VerifyCode::Valid);
+    assert_eq!(n.keyward.cached_keys(), 1);
+}
