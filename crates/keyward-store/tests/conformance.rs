@@ -1,0 +1,400 @@
+//! The store conformance suite: what every backend must do, written once against the `Store`
+//! trait and run for each backend.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{Duration, DurationRound, Utc};
+use keyward_domain::admin::{Admin, AdminRole};
+use keyward_domain::ids::{AdminId, KeyId};
+use keyward_domain::key::{ApiKey, KeyFormat, Privileges};
+use keyward_domain::policy::{Actor, Visibility};
+use keyward_domain::secret::SecretHash;
+use keyward_store::*;
+use std::sync::Arc;
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(Duration::milliseconds(1))
+        .unwrap()
+}
+
+fn admin(email: &str) -> Admin {
+    Admin {
+        id: AdminId::generate(&mut rand::thread_rng()),
+        email: email.into(),
+        name: "N".into(),
+        role: AdminRole::Admin,
+        can_manage_keys: true,
+        permissions: vec![keyward_domain::permission::Grant::all_targets(
+            "events.*:read".parse().unwrap(),
+        )],
+        disabled: false,
+        created_at: now(),
+        updated_at: now(),
+        password_hash: "$argon2id$x".into(),
+    }
+}
+
+fn key(owner: &Admin, name: &str, created: chrono::DateTime<Utc>) -> ApiKey {
+    ApiKey {
+        id: KeyId::generate(&mut rand::thread_rng()),
+        owner_id: owner.id.clone(),
+        name: name.into(),
+        description: Some(format!("about {name}")),
+        created_at: created,
+        updated_at: created,
+        expires_at: Some(created + Duration::days(30)),
+        lifetime_days: Some(30),
+        revoked_at: None,
+        deleted_at: None,
+        privileges: Privileges::default(),
+        initial_privileges: Privileges::default(),
+        networks: vec!["10.0.0.0/8".parse().unwrap()],
+        format: KeyFormat::Opaque,
+        verify_key: None,
+        require_signed_writes: false,
+        secret_hash: SecretHash([7; 32]),
+        previous_secret: None,
+        last_used_at: None,
+        last_used_ip: None,
+        version: 1,
+    }
+}
+
+fn record(action: &str, key: Option<&ApiKey>) -> LogRecord {
+    LogRecord {
+        id: keyward_domain::ids::random_base62(&mut rand::thread_rng(), 20),
+        time: now(),
+        kind: LogKind::Audit,
+        action: action.into(),
+        key_id: key.map(|k| k.id.clone()),
+        key_owner_id: key.map(|k| k.owner_id.clone()),
+        subject_admin_id: None,
+        actor: Actor::System,
+        client_ip: Some("127.0.0.1".into()),
+        code: None,
+        permission: None,
+        details: Some(serde_json::json!({"name": "x"})),
+    }
+}
+
+fn query(visibility: Visibility, limit: u32) -> KeyQuery {
+    KeyQuery {
+        visibility,
+        now: now(),
+        status: StatusFilter::All,
+        q: None,
+        owner: None,
+        expiring_before: None,
+        limit,
+        cursor: None,
+    }
+}
+
+async fn admins_and_keys(store: Arc<dyn Store>) {
+    let alice = admin("alice@example.com");
+    let bob = admin("bob@example.com");
+    store
+        .insert_admin(&alice, &record("admin.created", None))
+        .await
+        .unwrap();
+    store
+        .insert_admin(&bob, &record("admin.created", None))
+        .await
+        .unwrap();
+    let dup = admin("alice@example.com");
+    assert!(matches!(
+        store
+            .insert_admin(&dup, &record("admin.created", None))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .get_admin_by_email("alice@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        alice.id
+    );
+    assert_eq!(store.count_admins().await.unwrap(), 2);
+
+    let t0 = now() - Duration::minutes(10);
+    let mut keys = Vec::new();
+    for i in 0..7 {
+        let k = key(&alice, &format!("k{i}"), t0 + Duration::seconds(i));
+        store
+            .insert_key(&k, &record("key.created", Some(&k)))
+            .await
+            .unwrap();
+        keys.push(k);
+    }
+    let bobs = key(&bob, "k0", t0);
+    store
+        .insert_key(&bobs, &record("key.created", Some(&bobs)))
+        .await
+        .unwrap();
+    let clash = key(&alice, "k0", t0);
+    assert!(matches!(
+        store
+            .insert_key(&clash, &record("key.created", Some(&clash)))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // Round trip.
+    let got = store
+        .get_key_with_owner(&keys[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.key, keys[0]);
+    assert_eq!(got.owner_email, "alice@example.com");
+
+    // Pagination walks every visible key once, newest first.
+    let mut seen = Vec::new();
+    let mut q = query(Visibility::OwnedBy(alice.id.clone()), 3);
+    loop {
+        let page = store.list_keys(&q).await.unwrap();
+        seen.extend(page.items.iter().map(|k| k.key.name.clone()));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["k6", "k5", "k4", "k3", "k2", "k1", "k0"]);
+    assert_eq!(
+        store
+            .list_keys(&query(Visibility::All, 100))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        8
+    );
+    let mut bad = query(Visibility::All, 3);
+    bad.cursor = Some("nonsense".into());
+    assert!(matches!(
+        store.list_keys(&bad).await,
+        Err(StoreError::InvalidCursor)
+    ));
+
+    // Filters.
+    let mut q = query(Visibility::All, 100);
+    q.q = Some("BOB@".into());
+    assert_eq!(
+        store.list_keys(&q).await.unwrap().items.len(),
+        1,
+        "q matches owner email, case-insensitively"
+    );
+    q.q = Some("about k3".into());
+    assert_eq!(
+        store.list_keys(&q).await.unwrap().items.len(),
+        1,
+        "q matches description"
+    );
+    q.q = Some("%".into());
+    assert_eq!(
+        store.list_keys(&q).await.unwrap().items.len(),
+        0,
+        "LIKE wildcards are literal"
+    );
+
+    // Optimistic versioning, revocation and deletion.
+    let mut changed = keys[1].clone();
+    changed.revoked_at = Some(now());
+    changed.version = 2;
+    store
+        .update_key(&changed, 1, &[record("key.revoked", Some(&changed))])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.update_key(&changed, 1, &[]).await,
+        Err(StoreError::VersionConflict)
+    ));
+    let mut deleted = keys[2].clone();
+    deleted.revoked_at = Some(now());
+    deleted.deleted_at = Some(now());
+    deleted.version = 2;
+    store.update_key(&deleted, 1, &[]).await.unwrap();
+    let again = key(&alice, "k2", now());
+    store
+        .insert_key(&again, &record("key.created", Some(&again)))
+        .await
+        .unwrap();
+
+    let mut expired = keys[3].clone();
+    expired.expires_at = Some(now() - Duration::seconds(1));
+    expired.version = 2;
+    store.update_key(&expired, 1, &[]).await.unwrap();
+    let stats = store
+        .key_stats(&StatsQuery {
+            visibility: Visibility::OwnedBy(alice.id.clone()),
+            now: now(),
+            expiring_before: now() + Duration::days(30),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        stats,
+        KeyStats {
+            total: 7,
+            active: 5,
+            expired: 1,
+            revoked: 1,
+            expiring_soon: 5
+        }
+    );
+    let mut revoked = query(Visibility::All, 100);
+    revoked.status = StatusFilter::Revoked;
+    assert_eq!(store.list_keys(&revoked).await.unwrap().items.len(), 1);
+
+    // Deleting an admin revokes their keys with a record each.
+    let revoked = store
+        .delete_admin(
+            &bob.id,
+            now(),
+            &|k: &KeyId| {
+                let mut r = record("key.revoked", None);
+                r.key_id = Some(k.clone());
+                r
+            },
+            &record("admin.deleted", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![bobs.id.clone()]);
+    assert!(store.get_admin(&bob.id).await.unwrap().is_none());
+    assert!(store
+        .get_key(&bobs.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
+    let logs = store
+        .search_logs(&LogQuery {
+            visibility: Visibility::All,
+            key_ids: vec![bobs.id.clone()],
+            kind: None,
+            action: Some("key.revoked".into()),
+            since: None,
+            until: None,
+            limit: 10,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(logs.items.len(), 1);
+}
+
+async fn logs_and_settings(store: Arc<dyn Store>) {
+    let alice = admin("alice@example.com");
+    store
+        .insert_admin(&alice, &record("admin.created", None))
+        .await
+        .unwrap();
+    let k = key(&alice, "k", now());
+    store
+        .insert_key(&k, &record("key.created", Some(&k)))
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        store
+            .insert_log(&record("key.updated", Some(&k)))
+            .await
+            .unwrap();
+    }
+    let mut login = record("auth.login", None);
+    login.subject_admin_id = Some(alice.id.clone());
+    store.insert_log(&login).await.unwrap();
+    store
+        .insert_log(&record("auth.login_failed", None))
+        .await
+        .unwrap();
+    let q = |visibility, cursor| LogQuery {
+        visibility,
+        key_ids: vec![],
+        kind: Some(LogKind::Audit),
+        action: None,
+        since: None,
+        until: None,
+        limit: 2,
+        cursor,
+    };
+    let mut cursor = None;
+    let mut actions = Vec::new();
+    loop {
+        let page = store
+            .search_logs(&q(Visibility::OwnedBy(alice.id.clone()), cursor))
+            .await
+            .unwrap();
+        actions.extend(page.items.iter().map(|r| r.action.clone()));
+        if page.next_cursor.is_none() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(
+        actions,
+        [
+            "auth.login",
+            "key.updated",
+            "key.updated",
+            "key.updated",
+            "key.updated",
+            "key.created"
+        ]
+    );
+    let first = store.search_logs(&q(Visibility::All, None)).await.unwrap();
+    assert_eq!(first.items[0].action, "auth.login_failed");
+    assert_eq!(
+        first.items[0].details,
+        Some(serde_json::json!({"name": "x"}))
+    );
+
+    assert_eq!(
+        store.setting_or_insert("pepper", b"first").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        store.setting_or_insert("pepper", b"second").await.unwrap(),
+        b"first"
+    );
+    store.ping().await.unwrap();
+}
+
+async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&format!("sqlite://{}/k.db", dir.path().display()))
+        .await
+        .unwrap();
+    (store, dir)
+}
+
+#[tokio::test]
+async fn sqlite_admins_and_keys() {
+    let (store, _dir) = sqlite().await;
+    admins_and_keys(store).await;
+}
+
+#[tokio::test]
+async fn sqlite_logs_and_settings() {
+    let (store, _dir) = sqlite().await;
+    logs_and_settings(store).await;
+}
+
+#[tokio::test]
+async fn sqlite_reopens_a_migrated_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/k.db", dir.path().display());
+    let store = open(&url).await.unwrap();
+    store
+        .insert_admin(&admin("a@example.com"), &record("admin.created", None))
+        .await
+        .unwrap();
+    drop(store);
+    let store = open(&url).await.unwrap();
+    assert_eq!(store.count_admins().await.unwrap(), 1);
+    assert!(open("mysql://nope").await.is_err());
+}
