@@ -1,0 +1,248 @@
+//! Tests of the `keys` request builders and views (kept apart so `keys.rs`
+//! stays short).
+
+#![allow(clippy::unwrap_used)]
+
+use clap::Parser as _;
+use serde_json::json;
+
+use super::*;
+use crate::cli::{Cli, Command};
+
+fn keys_command(args: &[&str]) -> KeysCommand {
+    let cli =
+        Cli::try_parse_from(["keyward", "keys"].into_iter().chain(args.iter().copied())).unwrap();
+    match cli.command {
+        Command::Keys(cmd) => cmd,
+        other => panic!("not a keys command: {other:?}"),
+    }
+}
+
+#[test]
+fn create_body_has_only_given_fields() {
+    let KeysCommand::Create(args) = keys_command(&["create", "--name", "ci"]) else {
+        panic!()
+    };
+    assert_eq!(create_body(&args), json!({"name": "ci"}));
+
+    let KeysCommand::Create(args) = keys_command(&[
+        "create",
+        "--name",
+        "ci",
+        "--description",
+        "d",
+        "--never-expires",
+        "--grant",
+        "events.alerts:write",
+        "--grant",
+        "accounts.config:read@1,2",
+        "--role",
+        "cloud_account_viewer@*",
+        "--network",
+        "10.0.0.0/8",
+        "--network",
+        "2001:db8::1",
+        "--format",
+        "opaque",
+    ]) else {
+        panic!()
+    };
+    assert_eq!(
+        create_body(&args),
+        json!({
+            "name": "ci",
+            "description": "d",
+            "never_expires": true,
+            "grants": [
+                {"permission": "events.alerts:write"},
+                {"permission": "accounts.config:read", "targets": ["1", "2"]}
+            ],
+            "roles": [{"role": "cloud_account_viewer", "targets": ["*"]}],
+            "networks": ["10.0.0.0/8", "2001:db8::1"],
+            "format": "opaque"
+        })
+    );
+
+    let KeysCommand::Create(args) = keys_command(&[
+        "create",
+        "--name",
+        "x",
+        "--inherit",
+        "--expires-at",
+        "2030-01-31T00:00:00Z",
+    ]) else {
+        panic!()
+    };
+    assert_eq!(
+        create_body(&args),
+        json!({"name": "x", "inherit": true, "expires_at": "2030-01-31T00:00:00Z"})
+    );
+}
+
+#[test]
+fn update_body_replaces_or_clears_lists() {
+    let KeysCommand::Update(args) = keys_command(&[
+        "update",
+        "k1",
+        "--clear-grants",
+        "--role",
+        "global_viewer",
+        "--inherit",
+        "false",
+        "--clear-networks",
+        "--lifetime-days",
+        "90",
+    ]) else {
+        panic!()
+    };
+    assert_eq!(
+        update_body(&args).unwrap(),
+        json!({
+            "grants": [],
+            "roles": [{"role": "global_viewer"}],
+            "inherit": false,
+            "networks": [],
+            "lifetime_days": 90
+        })
+    );
+    let KeysCommand::Update(args) = keys_command(&["update", "k1"]) else {
+        panic!()
+    };
+    assert!(update_body(&args).is_err());
+}
+
+#[test]
+fn queries() {
+    let KeysCommand::List(args) = keys_command(&[
+        "list",
+        "--status",
+        "expired",
+        "--q",
+        "ci",
+        "--owner",
+        "a@b",
+        "--expiring-within-days",
+        "7",
+        "--limit",
+        "5",
+    ]) else {
+        panic!()
+    };
+    assert_eq!(
+        list_query(&args),
+        vec![
+            ("status", "expired".to_owned()),
+            ("q", "ci".to_owned()),
+            ("owner", "a@b".to_owned()),
+            ("expiring_within_days", "7".to_owned()),
+            ("limit", "5".to_owned()),
+        ]
+    );
+    let KeysCommand::Logs(args) = keys_command(&[
+        "logs",
+        "k1",
+        "k2",
+        "--kind",
+        "audit",
+        "--since",
+        "2030-01-01T00:00:00Z",
+    ]) else {
+        panic!()
+    };
+    assert_eq!(
+        logs_query(&args),
+        vec![
+            ("key_id", "k1".to_owned()),
+            ("key_id", "k2".to_owned()),
+            ("kind", "audit".to_owned()),
+            ("since", "2030-01-01T00:00:00Z".to_owned()),
+        ]
+    );
+}
+
+fn sample_key() -> Value {
+    json!({
+        "id": "k1", "name": "ci", "description": "for CI",
+        "owner": {"id": "a1", "email": "dev@example.com"},
+        "status": "active", "created_at": "2030-01-01T00:00:00Z",
+        "updated_at": "2030-01-01T00:00:00Z", "expires_at": null,
+        "lifetime_days": null, "remaining_days": null, "format": "opaque",
+        "inherit": false, "roles": [{"role": "global_viewer", "targets": []}],
+        "grants": [{"permission": "accounts.config:read", "targets": ["1", "2"]}],
+        "networks": ["10.0.0.0/8"], "verify_key": null, "require_signed_writes": false,
+        "last_used_at": null, "last_used_ip": null, "revoked_at": null,
+        "initial_privileges": {"inherit": false, "roles": [], "grants": ["x:read"]},
+        "new_field": 7
+    })
+}
+
+#[test]
+fn key_table_columns() {
+    let mut expired = sample_key();
+    expired["id"] = json!("k22");
+    expired["status"] = json!("expired");
+    expired["expires_at"] = json!("2030-02-01T00:00:00Z");
+    expired["remaining_days"] = json!(0);
+    expired["last_used_at"] = json!("2030-01-15T10:00:00Z");
+    assert_eq!(
+        keys_table(&[sample_key(), expired]).render(),
+        "ID   NAME  OWNER            STATUS   EXPIRES               REMAINING  LAST USED\n\
+         k1   ci    dev@example.com  active   never                 -          never\n\
+         k22  ci    dev@example.com  expired  2030-02-01T00:00:00Z  0          2030-01-15T10:00:00Z\n"
+    );
+}
+
+#[test]
+fn key_fields_show_everything() {
+    let out = key_fields(&sample_key()).render();
+    for expected in [
+        "Owner:",
+        "dev@example.com (a1)",
+        "Description:",
+        "for CI",
+        "global_viewer",
+        "accounts.config:read@1,2",
+        "10.0.0.0/8",
+        "Expires:",
+        "never",
+        "grant x:read",
+        "new_field:",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing in:\n{out}");
+    }
+}
+
+#[test]
+fn secret_is_labelled_with_warning() {
+    let out = secret_text(&json!({"key": sample_key(), "secret": "kw_k1_abc"}));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&"Secret: kw_k1_abc"));
+    assert!(out.contains("shown only once"));
+}
+
+#[test]
+fn logs_table_columns() {
+    let records = [
+        json!({"id": "l1", "time": "2030-01-01T00:00:00Z", "kind": "audit",
+               "action": "key.created", "key_id": "k1",
+               "actor": {"type": "admin", "id": "a1", "email": "dev@example.com"},
+               "client_ip": "127.0.0.1"}),
+        json!({"id": "l2", "time": "2030-01-01T00:00:01Z", "kind": "usage",
+               "action": "key.verified", "key_id": "k1",
+               "actor": {"type": "key", "id": "k9"}, "code": "valid"}),
+    ];
+    assert_eq!(
+        logs_table(&records).render(),
+        "TIME                  KIND   ACTION        KEY  ACTOR            CODE   IP\n\
+         2030-01-01T00:00:00Z  audit  key.created   k1   dev@example.com  -      127.0.0.1\n\
+         2030-01-01T00:00:01Z  usage  key.verified  k1   key:k9           valid  -\n"
+    );
+}
+
+#[test]
+fn stats_view() {
+    let out = stats_fields(&json!({"total": 5, "active": 3, "expired": 1, "revoked": 1,
+                                   "expiring_within_30_days": 2}))
+    .render();
+    assert!(out.contains("Expiring within 30 days:  2"), "{out}");
+}
