@@ -118,9 +118,15 @@ impl Keyward {
         }
         let admin = admin.ok_or_else(|| ServiceError::Internal("login without an admin".into()))?;
         self.inner.throttle.record_success(&email_key);
-        let mut rng = rand::thread_rng();
-        let session_token = format!("{SESSION_PREFIX}{}", random_base62(&mut rng, 43));
-        let csrf_token = random_base62(&mut rng, 32);
+        // The thread-local rng is not `Send`: it must be gone before the next `.await`, or the
+        // whole future could not run on a multi-threaded runtime (axum handlers need `Send`).
+        let (session_token, csrf_token) = {
+            let mut rng = rand::thread_rng();
+            (
+                format!("{SESSION_PREFIX}{}", random_base62(&mut rng, 43)),
+                random_base62(&mut rng, 32),
+            )
+        };
         let expires_at = now + Duration::hours(i64::from(self.config().session_ttl_hours));
         let session = Session {
             token_hash: token_hash(&session_token),

@@ -223,6 +223,24 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_configuration_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/keyward.example.toml");
+        let c = Config::load(Some(&path), |_| None).unwrap();
+        let defaults = Config::default();
+        assert_eq!(
+            (c.listen.as_str(), c.max_networks, c.session_ttl_hours),
+            (defaults.listen.as_str(), 10, 12)
+        );
+        assert!(
+            c.catalog()
+                .unwrap()
+                .role("cloud_account_viewer")
+                .unwrap()
+                .requires_targets
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let err = load("lisen = \"x\"", &[]).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
