@@ -1,1 +1,166 @@
-//! placeholder
+//! Keyward's HTTP layer: a thin axum front over [`keyward_service::Keyward`].
+//!
+//! # Layout
+//! - [`app`]: the whole router (what tests drive in-process with `oneshot`); [`serve`] and
+//!   [`serve_tls`] run it on a listener with graceful shutdown.
+//! - `routes`: the handlers, one module per area of SPEC §2, each with its OpenAPI description.
+//! - [`error`]: the one mapping from errors to problem details.
+//! - `extract`: extractors whose rejections are problem details; the authenticated caller.
+//! - `auth`: where credentials are read from; session and CSRF cookies.
+//! - [`client_ip`]: the client address, believing forwarding headers only from trusted proxies.
+//! - [`dto`]: the wire types and their explicit conversions from domain and service types.
+//! - `openapi`: the document's frame and security schemes.
+//!
+//! Architecture invariants: handlers decide nothing about authorization themselves; they ask
+//! `keyward_domain::policy` for a proof and pass it to the service. Only this crate knows HTTP.
+//! Request logs name the method, the matched route template, the status and the latency,
+//! never headers, bodies or query strings (which could hold secrets).
+
+pub mod client_ip;
+pub mod dto;
+pub mod error;
+
+mod auth;
+mod extract;
+mod openapi;
+mod routes;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{header, HeaderValue};
+use axum::middleware::{from_fn, Next};
+use axum::response::Response;
+use axum::Router;
+use keyward_service::Keyward;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service; every decision and every write happens behind it.
+    pub(crate) keyward: Keyward,
+    /// Whether cookies get the `Secure` attribute: when this node serves TLS itself.
+    pub(crate) secure_cookies: bool,
+    /// The OpenAPI document, serialized once when the router is built.
+    pub(crate) openapi_json: Arc<str>,
+}
+
+/// The whole HTTP API as a router.
+///
+/// The client address comes from `ConnectInfo<SocketAddr>` when the router is served with
+/// [`serve`]/[`serve_tls`]; without it (in-process tests) the client address is unknown.
+pub fn app(keyward: Keyward) -> Router {
+    let (router, doc) = routes::api_router().split_for_parts();
+    let openapi_json: Arc<str> = match doc.to_json() {
+        Ok(json) => json.into(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize the OpenAPI document");
+            "{}".into()
+        }
+    };
+    let state = AppState {
+        secure_cookies: keyward.config().tls_cert.is_some(),
+        keyward,
+        openapi_json,
+    };
+    // Layers added later wrap the ones added before: the request log is outermost, so it sees
+    // the final status; panics are caught innermost, so they still become problem details.
+    router
+        .fallback(error::not_found_fallback)
+        .method_not_allowed_fallback(error::method_not_allowed_fallback)
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(from_fn(error::ensure_problem_json))
+        .layer(from_fn(security_headers))
+        .layer(from_fn(log_request))
+        .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of [`app`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::api_router().split_for_parts().1
+}
+
+/// Serves plain HTTP on `listener` until `shutdown` completes, then lets open requests finish.
+pub async fn serve(
+    keyward: Keyward,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(keyward).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// How long open connections may take to finish after a TLS server is told to shut down.
+const TLS_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves HTTPS (rustls) on `listener` with the PEM certificate chain and private key given,
+/// until `shutdown` completes. Session cookies are `Secure` when the configuration names a
+/// certificate.
+pub async fn serve_tls(
+    keyward: Keyward,
+    listener: tokio::net::TcpListener,
+    cert: &Path,
+    key: &Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Several rustls back ends are compiled in, so one must be chosen for the process; an
+    // error only means one was installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+    let handle = axum_server::Handle::new();
+    let watcher = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        watcher.graceful_shutdown(Some(TLS_SHUTDOWN_GRACE));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)
+        .handle(handle)
+        .serve(app(keyward).into_make_service_with_connect_info::<SocketAddr>())
+        .await
+}
+
+/// Headers every answer carries: no MIME sniffing, no referrer, no framing, no caching (API
+/// answers hold keys and personal data).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// One log line per request: method, route template, status, latency. Nothing else from the
+/// request is logged, because headers, bodies and query strings can hold secrets.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).await;
+    tracing::info!(
+        method = %method,
+        route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
+        status = response.status().as_u16(),
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
+}

@@ -1,0 +1,102 @@
+//! The OpenAPI 3.1 document's frame: title, description, tags and security schemes. The paths
+//! and schemas come from the handlers' `#[utoipa::path]` attributes (see [`crate::routes`]).
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+const DESCRIPTION: &str = r#"Keyward issues, scopes, expires, rotates, revokes and verifies API keys.
+
+**Errors** are RFC 9457 problem details (`application/problem+json`):
+`{"type","title","status","detail","code"}`, with `type` = `urn:keyward:problem:<code>` and a
+stable `code` per status: 400 `malformed_request`, 401 `unauthorized`, 403 `forbidden`,
+404 `not_found`, 405 `method_not_allowed` (with `Allow`), 409 `conflict`, 413
+`payload_too_large` (bodies over 1 MiB), 415 `unsupported_media_type`, 422
+`validation_failed` (`detail` reads `<field>: <message>`; unknown JSON fields are refused
+too), 429 `rate_limited` (with `Retry-After`), 500 `internal_error`, 503 `unavailable`.
+
+**Authentication.** Administrators log in with `POST /v1/auth/login` and send
+`Authorization: Bearer <session_token>`; the console uses the `keyward_session` cookie instead,
+and then every write (POST, PATCH, PUT, DELETE) must carry `X-CSRF-Token` with the session's
+CSRF token. API keys holding `keyward.*` permissions are accepted on the same endpoints as
+`Authorization: Bearer <key>` or Basic `<key id>:<secret>`, acting as their owner. Keys are
+never accepted in a query string.
+
+**Lists** are paginated with `?limit=` (default 50, at most 1000) and `?cursor=`, and answer
+`{"items": [...], "next_cursor": string|null}`. Unknown query parameters are `400`.
+
+**Log records**: an `actor` is `{"type":"admin","id","email"}`, `{"type":"key","id","email"}`
+(`email` is the key owner's) or `{"type":"system"}` (the command line or the server itself,
+e.g. a failed login).
+
+Times are RFC 3339 UTC."#;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Keyward", description = DESCRIPTION, license(name = "Apache-2.0")),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Administrators' sessions"),
+        (name = "admins", description = "Administrator management (superadmin) and the permission catalog"),
+        (name = "keys", description = "API key lifecycle"),
+        (name = "logs", description = "Search in audit and usage logs"),
+        (name = "verification", description = "The data plane: verify a presented key"),
+        (name = "operations", description = "Health, readiness and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The ways a caller authenticates.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("session token (session.…) from POST /v1/auth/login")
+                    .description(Some("An administrator's session"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("API key (<prefix>_<id>_<secret>)")
+                    .description(Some(
+                        "An API key, acting as its owner within its own grants",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "An API key as user = key id, password = the whole secret",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "x_api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key in its own header (forward-auth only)",
+            ))),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "keyward_session",
+                "The console's session cookie; writes must also send X-CSRF-Token",
+            ))),
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! The HTTP endpoints, one module per area of SPEC §2. Every handler carries a
+//! `#[utoipa::path]`, and [`api_router`] registers each through `utoipa_axum::routes!`, so the
+//! router and the OpenAPI document are built from the same list and cannot drift apart.
+
+pub mod admins;
+pub mod auth;
+pub mod keys;
+pub mod logs;
+pub mod ops;
+pub mod verify;
+
+use crate::openapi::ApiDoc;
+use crate::AppState;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every endpoint, with its OpenAPI description.
+pub(crate) fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(admins::list_admins, admins::create_admin))
+        .routes(routes!(
+            admins::get_admin,
+            admins::update_admin,
+            admins::delete_admin
+        ))
+        .routes(routes!(admins::catalog))
+        .routes(routes!(keys::create_key, keys::list_keys))
+        .routes(routes!(keys::key_stats))
+        .routes(routes!(keys::get_key, keys::update_key, keys::delete_key))
+        .routes(routes!(keys::refresh_key))
+        .routes(routes!(keys::regenerate_key))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(logs::search_logs))
+        .routes(routes!(verify::verify))
+        .routes(routes!(verify::forward_auth))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::openapi_json))
+        .routes(routes!(ops::index))
+}

@@ -1,0 +1,330 @@
+//! The data plane over HTTP: `POST /v1/verify` (for a platform's back end, authenticated with a
+//! verifier key) and `GET /v1/forward-auth` (for reverse proxies; the presented key is the only
+//! credential).
+//!
+//! Forward-auth is the hot path: it borrows everything from the request, parses the permission
+//! header without touching storage, and leaves the rest to the service's in-memory cache (no
+//! database access for a cached key; the clock is read once there).
+
+use crate::auth::decode_basic;
+use crate::client_ip::client_ip;
+use crate::dto::{ForwardAuthBody, VerifyRequest, VerifyResponse};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, VerifierCaller};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keyward_domain::permission::{Access, Permission};
+use keyward_service::verify::{VerifyCode, VerifyQuery};
+use std::net::{IpAddr, SocketAddr};
+
+/// Is this key valid, from this client address, for this permission (and target)?
+///
+/// The caller authenticates with an API key holding `keyward.verify:read` (Bearer, or Basic
+/// `id:secret`): `401` without a valid one, `403` when it lacks the permission. The answer is
+/// `200` either way; `valid: false` carries `key_id` only when the caller held the key's full
+/// secret. The `request` member (signed requests) is accepted but not yet checked.
+#[utoipa::path(
+    post, path = "/v1/verify", tag = "verification",
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "The verdict", body = VerifyResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unparseable `permission` or `client_ip`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("basic" = []))
+)]
+pub async fn verify(
+    State(state): State<AppState>,
+    _caller: VerifierCaller,
+    ApiJson(body): ApiJson<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let permission = match body.permission.as_deref() {
+        Some(p) => Some(
+            p.parse::<Permission>()
+                .map_err(|e| ApiError::validation("permission", e))?,
+        ),
+        None => None,
+    };
+    let client_ip = match body.client_ip.as_deref() {
+        Some(ip) => Some(ip.trim().parse::<IpAddr>().map_err(|_| {
+            ApiError::validation(
+                "client_ip",
+                format!("{ip:?} is not an IPv4 or IPv6 address"),
+            )
+        })?),
+        None => None,
+    };
+    let query = VerifyQuery {
+        key: &body.key,
+        permission: permission.as_ref(),
+        target: body.target.as_deref(),
+        client_ip,
+    };
+    let verdict = state.keyward.verify(query).await?;
+    Ok(Json(VerifyResponse::from(&verdict)))
+}
+
+const KEY_ID_HEADER: HeaderName = HeaderName::from_static("x-keyward-key-id");
+const OWNER_HEADER: HeaderName = HeaderName::from_static("x-keyward-owner");
+const CODE_HEADER: HeaderName = HeaderName::from_static("x-keyward-code");
+
+/// Authorization for a reverse proxy (nginx `auth_request`, Traefik ForwardAuth, …).
+///
+/// The key comes from `Authorization: Bearer`, `X-API-Key`, or `Authorization: Basic`
+/// (`id:secret`), in that order. `X-Keyward-Permission: scope.resource:access` is checked as
+/// given; `scope.resource` takes the access from `X-Original-Method` or `X-Forwarded-Method`
+/// (`GET`, `HEAD`, `OPTIONS` → read, others → write; **neither header → write**, failing
+/// closed); without the header only validity and networks are checked. `X-Keyward-Target`
+/// names the target. The client address is the TCP peer, or what a trusted proxy reports in
+/// `X-Forwarded-For`/`X-Real-IP`. Every answer carries `X-Keyward-Code`.
+#[utoipa::path(
+    get, path = "/v1/forward-auth", tag = "verification",
+    params(
+        ("X-API-Key" = Option<String>, Header, description = "The key, when not in `Authorization`"),
+        ("X-Keyward-Permission" = Option<String>, Header, description = "`scope.resource:access`, or `scope.resource`"),
+        ("X-Keyward-Target" = Option<String>, Header, description = "The target (resource instance) the request is for"),
+        ("X-Original-Method" = Option<String>, Header, description = "The original request's method"),
+        ("X-Forwarded-Method" = Option<String>, Header, description = "The original request's method (Traefik)"),
+    ),
+    responses(
+        (status = 200, description = "Allowed", body = ForwardAuthBody, headers(
+            ("X-Keyward-Key-Id" = String, description = "The key's id"),
+            ("X-Keyward-Owner" = String, description = "The key owner's email"),
+        )),
+        (status = 400, description = "Unparseable `X-Keyward-Permission`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Key missing, malformed, unknown, expired or revoked (with `WWW-Authenticate`)", body = ForwardAuthBody),
+        (status = 403, description = "`ip_not_allowed`, `insufficient_permission` or `owner_disabled`", body = ForwardAuthBody),
+    ),
+    security(("api_key" = []), ("x_api_key" = []), ("basic" = []))
+)]
+pub async fn forward_auth(State(state): State<AppState>, request: Request) -> Response {
+    let headers = request.headers();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let client = client_ip(peer, headers, &state.keyward.config().trusted_proxies);
+    let permission = match header_permission(headers) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let target = headers
+        .get("x-keyward-target")
+        .and_then(|v| v.to_str().ok());
+    let basic_pair;
+    let key = match presented_key(headers) {
+        Presented::Direct(k) => k,
+        Presented::Basic(encoded) => match decode_basic(encoded) {
+            Some(pair) => {
+                basic_pair = pair;
+                basic_pair.as_str()
+            }
+            None => return answer(StatusCode::UNAUTHORIZED, "not_found", true),
+        },
+        Presented::Unusable => return answer(StatusCode::UNAUTHORIZED, "not_found", true),
+        Presented::Missing => return answer(StatusCode::UNAUTHORIZED, "missing_credential", false),
+    };
+    let query = VerifyQuery {
+        key,
+        permission: permission.as_ref(),
+        target,
+        client_ip: client,
+    };
+    let verdict = match state.keyward.verify(query).await {
+        Ok(v) => v,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match (verdict.code, verdict.key.as_deref()) {
+        (VerifyCode::Valid, Some(k)) => {
+            let mut response = answer(StatusCode::OK, "valid", false);
+            let h = response.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(k.id.as_str()) {
+                h.insert(KEY_ID_HEADER, v);
+            }
+            if let Ok(v) = HeaderValue::from_bytes(k.owner_email.as_bytes()) {
+                h.insert(OWNER_HEADER, v);
+            }
+            response
+        }
+        (code, _) if code.is_authentication_failure() || code == VerifyCode::Valid => {
+            answer(StatusCode::UNAUTHORIZED, code.as_str(), true)
+        }
+        (code, _) => answer(StatusCode::FORBIDDEN, code.as_str(), false),
+    }
+}
+
+enum Presented<'a> {
+    Direct(&'a str),
+    Basic(&'a str),
+    /// An `Authorization` header Keyward cannot use, and no `X-API-Key`.
+    Unusable,
+    Missing,
+}
+
+fn presented_key(headers: &HeaderMap) -> Presented<'_> {
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| {
+        let v = v.to_str().unwrap_or("").trim();
+        v.split_once(' ')
+            .map(|(scheme, rest)| (scheme, rest.trim()))
+            .unwrap_or((v, ""))
+    });
+    if let Some((scheme, rest)) = authorization {
+        if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+            return Presented::Direct(rest);
+        }
+    }
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Presented::Direct(key.trim());
+    }
+    match authorization {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") && !rest.is_empty() => {
+            Presented::Basic(rest)
+        }
+        Some(_) => Presented::Unusable,
+        None => Presented::Missing,
+    }
+}
+
+/// The permission `X-Keyward-Permission` asks for; `400` when it does not parse.
+fn header_permission(headers: &HeaderMap) -> Result<Option<Permission>, ApiError> {
+    let Some(value) = headers.get("x-keyward-permission") else {
+        return Ok(None);
+    };
+    let raw = value
+        .to_str()
+        .map_err(|_| ApiError::malformed("X-Keyward-Permission is not printable ASCII"))?
+        .trim();
+    let parsed = if raw.contains(':') {
+        raw.parse::<Permission>()
+    } else {
+        let method = headers
+            .get("x-original-method")
+            .or_else(|| headers.get("x-forwarded-method"))
+            .and_then(|v| v.to_str().ok());
+        // No method header: the request may change something, so ask for write (fail closed).
+        let access = method.map_or(Access::Write, Access::for_method);
+        format!("{raw}:{}", access.as_str()).parse::<Permission>()
+    };
+    parsed.map(Some).map_err(|e| {
+        ApiError::malformed(format!(
+            "X-Keyward-Permission: {e} (or `scope.resource` to take the access from the method)"
+        ))
+    })
+}
+
+fn answer(status: StatusCode, code: &'static str, invalid_token: bool) -> Response {
+    let mut response = (status, Body::from(format!("{{\"code\":\"{code}\"}}"))).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(CODE_HEADER, HeaderValue::from_static(code));
+    if status == StatusCode::UNAUTHORIZED {
+        let challenge = if invalid_token {
+            "Bearer realm=\"keyward\", error=\"invalid_token\""
+        } else {
+            "Bearer realm=\"keyward\""
+        };
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    } else if code == "insufficient_permission" {
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"keyward\", error=\"insufficient_scope\""),
+        );
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn permission_header_rules() {
+        let p = |pairs: &[(&'static str, &str)]| {
+            header_permission(&headers(pairs)).map(|p| p.map(|p| p.to_string()))
+        };
+        assert_eq!(p(&[]).unwrap(), None);
+        assert_eq!(
+            p(&[("x-keyward-permission", "events.alerts:read")])
+                .unwrap()
+                .unwrap(),
+            "events.alerts:read"
+        );
+        let with_method = |m: &str| {
+            p(&[
+                ("x-keyward-permission", "events.alerts"),
+                ("x-original-method", m),
+            ])
+        };
+        assert_eq!(with_method("GET").unwrap().unwrap(), "events.alerts:read");
+        assert_eq!(with_method("head").unwrap().unwrap(), "events.alerts:read");
+        assert_eq!(
+            with_method("DELETE").unwrap().unwrap(),
+            "events.alerts:write"
+        );
+        let traefik = p(&[
+            ("x-keyward-permission", "events.alerts"),
+            ("x-forwarded-method", "OPTIONS"),
+        ]);
+        assert_eq!(traefik.unwrap().unwrap(), "events.alerts:read");
+        assert_eq!(
+            p(&[("x-keyward-permission", "events.alerts")])
+                .unwrap()
+                .unwrap(),
+            "events.alerts:write"
+        );
+        assert!(p(&[("x-keyward-permission", "events")]).is_err());
+        assert!(p(&[("x-keyward-permission", "events.alerts:admin")]).is_err());
+    }
+
+    #[test]
+    fn key_sources_in_order() {
+        assert!(matches!(
+            presented_key(&headers(&[
+                ("authorization", "Bearer k1"),
+                ("x-api-key", "k2")
+            ])),
+            Presented::Direct("k1")
+        ));
+        assert!(matches!(
+            presented_key(&headers(&[
+                ("authorization", "Basic abc"),
+                ("x-api-key", "k2")
+            ])),
+            Presented::Direct("k2")
+        ));
+        assert!(matches!(
+            presented_key(&headers(&[("authorization", "Basic abc")])),
+            Presented::Basic("abc")
+        ));
+        assert!(matches!(
+            presented_key(&headers(&[("authorization", "Digest x")])),
+            Presented::Unusable
+        ));
+        assert!(matches!(
+            presented_key(&HeaderMap::new()),
+            Presented::Missing
+        ));
+    }
+}
