@@ -15,6 +15,7 @@ use keyward_domain::key::{
     PreviousSecret, Privileges,
 };
 use keyward_domain::network::parse_networks;
+use keyward_domain::permission::Grant;
 use keyward_domain::policy::{check_no_escalation, KeyAccess, Visibility};
 use keyward_domain::secret::{generate_secret, PlainSecret};
 use keyward_store::{KeyQuery, KeyStats, LogRecord, Page, StatsQuery, StatusFilter, StoreError};
@@ -73,6 +74,8 @@ pub struct KeyView {
     pub owner_email: String,
     pub status: KeyStatus,
     pub remaining_days: Option<i64>,
+    /// What the key may do now: its own grants intersected with its owner's current permissions.
+    pub effective_grants: Vec<Grant>,
 }
 
 /// A key with the secret that was just made for it; the only moment a secret exists in the clear.
@@ -96,14 +99,25 @@ pub fn page_limit(limit: Option<i64>) -> ServiceResult<u32> {
 }
 
 impl Keyward {
-    fn view(&self, key: ApiKey, owner_email: String) -> KeyView {
+    fn view(&self, key: ApiKey, owner_email: String, owner_permissions: &[Grant]) -> KeyView {
         let now = self.now();
         KeyView {
             status: key.status(now),
             remaining_days: key.remaining_days(now),
+            effective_grants: key.privileges.effective(self.catalog(), owner_permissions),
             key,
             owner_email,
         }
+    }
+
+    /// The current permissions of a key's owner; none once the owner is deleted.
+    async fn owner_permissions(&self, owner: &AdminId) -> ServiceResult<Vec<Grant>> {
+        Ok(self
+            .store()
+            .get_admin(owner)
+            .await?
+            .map(|a| a.permissions)
+            .unwrap_or_default())
     }
 
     fn key_audit(
@@ -231,7 +245,7 @@ impl Keyward {
             .map_err(|e| name_conflict(e, &key.name))?;
         self.inner.cache.invalidate_key(&key.id);
         Ok(IssuedKey {
-            view: self.view(key, owner.email),
+            view: self.view(key, owner.email, &owner.permissions),
             secret,
         })
     }
@@ -252,7 +266,8 @@ impl Keyward {
 
     pub async fn get_key(&self, access: &KeyAccess, id: &KeyId) -> ServiceResult<KeyView> {
         let (key, owner_email) = self.visible_key(access.visibility(), id).await?;
-        Ok(self.view(key, owner_email))
+        let owner_permissions = self.owner_permissions(&key.owner_id).await?;
+        Ok(self.view(key, owner_email, &owner_permissions))
     }
 
     pub async fn list_keys(
@@ -310,12 +325,22 @@ impl Keyward {
             cursor: listing.cursor,
         };
         let page = self.store().list_keys(&query).await?;
+        // Owners' permissions, read once per owner on the page.
+        let mut owners: std::collections::HashMap<AdminId, Vec<Grant>> = Default::default();
+        let mut items = Vec::with_capacity(page.items.len());
+        for k in page.items {
+            if !owners.contains_key(&k.key.owner_id) {
+                let permissions = self.owner_permissions(&k.key.owner_id).await?;
+                owners.insert(k.key.owner_id.clone(), permissions);
+            }
+            let permissions = owners
+                .get(&k.key.owner_id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            items.push(self.view(k.key, k.owner_email, permissions));
+        }
         Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(|k| self.view(k.key, k.owner_email))
-                .collect(),
+            items,
             next_cursor: page.next_cursor,
         })
     }
@@ -354,14 +379,14 @@ impl Keyward {
             let expected = key.version;
             let (audits, extra) = change(&mut key, &owner)?;
             if audits.is_empty() {
-                return Ok((self.view(key, owner_email), extra));
+                return Ok((self.view(key, owner_email, &owner.permissions), extra));
             }
             key.version = expected + 1;
             key.updated_at = self.now();
             match self.store().update_key(&key, expected, &audits).await {
                 Ok(()) => {
                     self.inner.cache.invalidate_key(&key.id);
-                    return Ok((self.view(key, owner_email), extra));
+                    return Ok((self.view(key, owner_email, &owner.permissions), extra));
                 }
                 Err(StoreError::VersionConflict) => continue,
                 Err(e) => return Err(name_conflict(e, &key.name)),

@@ -28,12 +28,14 @@ pub mod verify;
 pub use config::Config;
 pub use error::{ServiceError, ServiceResult};
 pub use keyward_domain::policy::Principal;
+/// Records the service returns, as they come from storage.
+pub use keyward_store::{KeyStats, LogKind, LogRecord, Page};
 
 use keyward_domain::catalog::Catalog;
 use keyward_domain::clock::{Clock, SystemClock};
 use keyward_domain::policy::Actor;
 use keyward_domain::secret::SecretHasher;
-use keyward_store::{LogKind, LogRecord, Store};
+use keyward_store::Store;
 use std::net::IpAddr;
 use std::sync::Arc;
 

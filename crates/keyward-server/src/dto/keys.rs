@@ -5,10 +5,8 @@ use super::{
     RoleInputDto,
 };
 use chrono::{DateTime, Utc};
-use keyward_domain::catalog::Catalog;
-use keyward_domain::permission::Grant;
 use keyward_service::keys::KeyView;
-use keyward_store::KeyStats;
+use keyward_service::KeyStats;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -47,14 +45,12 @@ pub struct KeyDto {
     pub last_used_ip: Option<String>,
     pub revoked_at: Option<DateTime<Utc>>,
     /// What the key may do now: its roles and grants intersected with its owner's current
-    /// permissions. Present when the caller is the key's owner (or a key of that owner).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub effective_grants: Option<Vec<GrantDto>>,
+    /// permissions.
+    pub effective_grants: Vec<GrantDto>,
 }
 
 impl KeyDto {
-    /// `owner_permissions`: the owner's current permissions when the caller knows them.
-    pub fn new(view: &KeyView, catalog: &Catalog, owner_permissions: Option<&[Grant]>) -> Self {
+    pub fn new(view: &KeyView) -> Self {
         let k = &view.key;
         KeyDto {
             id: k.id.to_string(),
@@ -81,8 +77,7 @@ impl KeyDto {
             last_used_at: k.last_used_at,
             last_used_ip: k.last_used_ip.clone(),
             revoked_at: k.revoked_at,
-            effective_grants: owner_permissions
-                .map(|owner| grants(&k.privileges.effective(catalog, owner))),
+            effective_grants: grants(&view.effective_grants),
         }
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use keyward_domain::catalog::Catalog;
 use keyward_domain::policy::Actor;
-use keyward_store::LogRecord;
+use keyward_service::LogRecord;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 

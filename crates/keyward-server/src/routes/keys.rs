@@ -17,7 +17,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use keyward_domain::ids::KeyId;
 use keyward_domain::policy::{authorize_keys, KeyAccess, KeyAction};
-use keyward_service::keys::{ExpiryFields, IssuedKey, KeyListing, KeyPatch, KeyView, NewKey};
+use keyward_service::keys::{ExpiryFields, IssuedKey, KeyListing, KeyPatch, NewKey};
 
 fn authorize(state: &AppState, caller: &Caller, action: KeyAction) -> Result<KeyAccess, ApiError> {
     Ok(authorize_keys(
@@ -27,17 +27,9 @@ fn authorize(state: &AppState, caller: &Caller, action: KeyAction) -> Result<Key
     )?)
 }
 
-/// The wire form of a key. Its effective grants need its owner's current permissions, which
-/// the caller has at hand when the key is theirs (or they are one of its owner's keys).
-fn key_dto(state: &AppState, caller: &Caller, view: &KeyView) -> KeyDto {
-    let admin = &caller.auth.principal.admin;
-    let owner_permissions = (admin.id == view.key.owner_id).then_some(admin.permissions.as_slice());
-    KeyDto::new(view, state.keyward.catalog(), owner_permissions)
-}
-
-fn issued(state: &AppState, caller: &Caller, issued: &IssuedKey) -> IssuedKeyResponse {
+fn issued(issued: &IssuedKey) -> IssuedKeyResponse {
     IssuedKeyResponse {
-        key: key_dto(state, caller, &issued.view),
+        key: KeyDto::new(&issued.view),
         secret: issued.secret.expose().to_string(),
     }
 }
@@ -88,7 +80,7 @@ pub async fn create_key(
         .keyward
         .create_key(&access, input, &caller.ctx)
         .await?;
-    Ok((StatusCode::CREATED, Json(issued(&state, &caller, &key))))
+    Ok((StatusCode::CREATED, Json(issued(&key))))
 }
 
 /// List the keys the caller may see, newest first.
@@ -119,11 +111,7 @@ pub async fn list_keys(
         cursor: query.cursor,
     };
     let page = state.keyward.list_keys(&access, listing).await?;
-    let items = page
-        .items
-        .iter()
-        .map(|v| key_dto(&state, &caller, v))
-        .collect();
+    let items = page.items.iter().map(KeyDto::new).collect();
     Ok(Json(KeyList {
         items,
         next_cursor: page.next_cursor,
@@ -153,7 +141,7 @@ pub async fn key_stats(
     get, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "Key id")),
     responses(
-        (status = 200, body = KeyResponse),
+        (status = 200, body = KeyDto),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown, deleted, or not the caller's", body = Problem, content_type = "application/problem+json"),
@@ -164,15 +152,13 @@ pub async fn get_key(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<KeyResponse>, ApiError> {
+) -> Result<Json<KeyDto>, ApiError> {
     let access = authorize(&state, &caller, KeyAction::Read)?;
     let view = state
         .keyward
         .get_key(&access, &KeyId::from_string(id))
         .await?;
-    Ok(Json(KeyResponse {
-        key: key_dto(&state, &caller, &view),
-    }))
+    Ok(Json(KeyDto::new(&view)))
 }
 
 /// Change a key's name, description, expiry, privileges, networks or verify key.
@@ -181,7 +167,7 @@ pub async fn get_key(
     params(("id" = String, Path, description = "Key id")),
     request_body = UpdateKeyRequest,
     responses(
-        (status = 200, body = KeyResponse),
+        (status = 200, body = KeyDto),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -195,7 +181,7 @@ pub async fn update_key(
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateKeyRequest>,
-) -> Result<Json<KeyResponse>, ApiError> {
+) -> Result<Json<KeyDto>, ApiError> {
     let access = authorize(&state, &caller, KeyAction::Manage)?;
     if body.format.is_some() {
         return Err(ApiError::validation(
@@ -228,9 +214,7 @@ pub async fn update_key(
         .keyward
         .update_key(&access, &KeyId::from_string(id), patch, &caller.ctx)
         .await?;
-    Ok(Json(KeyResponse {
-        key: key_dto(&state, &caller, &view),
-    }))
+    Ok(Json(KeyDto::new(&view)))
 }
 
 /// Delete a key: revoked first if needed, then hidden from listings. Its log history stays
@@ -291,7 +275,7 @@ pub async fn refresh_key(
             &caller.ctx,
         )
         .await?;
-    Ok(Json(issued(&state, &caller, &key)))
+    Ok(Json(issued(&key)))
 }
 
 /// New secret, expiry reset to now + the key's `lifetime_days`, privileges reset to
@@ -320,7 +304,7 @@ pub async fn regenerate_key(
         .keyward
         .regenerate_key(&access, &KeyId::from_string(id), &caller.ctx)
         .await?;
-    Ok(Json(issued(&state, &caller, &key)))
+    Ok(Json(issued(&key)))
 }
 
 /// Revoke a key: unusable at once, irreversibly. Idempotent. The body is optional.
@@ -348,6 +332,6 @@ pub async fn revoke_key(
         .revoke_key(&access, &KeyId::from_string(id), &caller.ctx)
         .await?;
     Ok(Json(KeyResponse {
-        key: key_dto(&state, &caller, &view),
+        key: KeyDto::new(&view),
     }))
 }
