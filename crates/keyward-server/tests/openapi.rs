@@ -117,3 +117,19 @@ async fn every_documented_route_is_served() {
         }
     }
 }
+
+/// The checked-in `docs/openapi.json` is the document the code generates, so API changes show
+/// up in review. Regenerate with `UPDATE_OPENAPI=1 cargo test -p keyward-server --test openapi`.
+#[test]
+fn the_checked_in_document_is_current() {
+    let generated = keyward_server::openapi().to_pretty_json().unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "docs/openapi.json is out of date: run UPDATE_OPENAPI=1 cargo test -p keyward-server --test openapi"
+    );
+}
