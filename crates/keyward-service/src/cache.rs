@@ -46,10 +46,29 @@ impl CachedKey {
 }
 
 type Map = HashMap<Box<str>, Arc<CachedKey>, foldhash::fast::RandomState>;
+type Missing = HashMap<Box<str>, DateTime<Utc>, foldhash::fast::RandomState>;
+
+/// How long an unknown key id is remembered as unknown, and how many are remembered at most:
+/// floods of random well-formed keys then cost one lookup per id per interval, not one per
+/// request, in bounded memory. A key created since is never hidden by it: creating a key
+/// invalidates its id on every node.
+const MISSING_TTL_SECONDS: i64 = 5;
+const MISSING_CAPACITY: usize = 100_000;
+
+/// What a cache lookup found.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Hit(Arc<CachedKey>),
+    /// Recently looked up and not in the store.
+    KnownMissing,
+    Miss,
+}
 
 #[derive(Default)]
 pub struct VerifyCache {
     entries: RwLock<Map>,
+    /// Ids recently found not to exist, with when that was learnt.
+    missing: RwLock<Missing>,
     /// Bumped by every invalidation; loads started before a bump are not inserted.
     generation: AtomicU64,
 }
@@ -57,6 +76,39 @@ pub struct VerifyCache {
 impl VerifyCache {
     pub fn get(&self, key_id: &str) -> Option<Arc<CachedKey>> {
         self.entries.read().get(key_id).cloned()
+    }
+
+    pub fn lookup(&self, key_id: &str, now: DateTime<Utc>) -> Lookup {
+        if let Some(hit) = self.get(key_id) {
+            return Lookup::Hit(hit);
+        }
+        match self.missing.read().get(key_id) {
+            Some(at) if now - *at < chrono::Duration::seconds(MISSING_TTL_SECONDS) => {
+                Lookup::KnownMissing
+            }
+            _ => Lookup::Miss,
+        }
+    }
+
+    /// Remembers that `key_id` does not exist, unless something was invalidated meanwhile.
+    pub fn insert_missing(&self, generation: u64, key_id: &str, now: DateTime<Utc>) {
+        let mut missing = self.missing.write();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if missing.len() >= MISSING_CAPACITY {
+            missing.clear();
+        }
+        missing.insert(key_id.into(), now);
+    }
+
+    /// Drops everything (notifications from other nodes may have been missed).
+    pub fn clear(&self) {
+        let mut entries = self.entries.write();
+        let mut missing = self.missing.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+        missing.clear();
     }
 
     /// Take this before reading the store for a miss.
@@ -74,8 +126,10 @@ impl VerifyCache {
 
     pub fn invalidate_key(&self, id: &KeyId) {
         let mut entries = self.entries.write();
+        let mut missing = self.missing.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.remove(id.as_str());
+        missing.remove(id.as_str());
     }
 
     /// Drops every key of an owner (their status or permissions changed).
@@ -123,6 +177,28 @@ mod tests {
         assert!(cache.get("a").is_none());
         cache.insert(cache.generation(), entry("a", "o"));
         assert!(cache.get("a").is_some());
+    }
+
+    #[test]
+    fn unknown_ids_are_remembered_briefly_and_forgotten_when_created() {
+        let cache = VerifyCache::default();
+        let now = Utc::now();
+        assert!(matches!(cache.lookup("a", now), Lookup::Miss));
+        cache.insert_missing(cache.generation(), "a", now);
+        assert!(matches!(cache.lookup("a", now), Lookup::KnownMissing));
+        let later = now + chrono::Duration::seconds(MISSING_TTL_SECONDS);
+        assert!(
+            matches!(cache.lookup("a", later), Lookup::Miss),
+            "remembered only briefly"
+        );
+        cache.invalidate_key(&KeyId::from_string("a"));
+        assert!(
+            matches!(cache.lookup("a", now), Lookup::Miss),
+            "a created key is found at once"
+        );
+        cache.insert_missing(cache.generation(), "a", now);
+        cache.clear();
+        assert!(matches!(cache.lookup("a", now), Lookup::Miss));
     }
 
     #[test]

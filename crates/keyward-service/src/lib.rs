@@ -16,6 +16,7 @@
 pub mod admins;
 pub mod auth;
 pub mod cache;
+mod coherence;
 pub mod config;
 pub mod error;
 pub mod keys;

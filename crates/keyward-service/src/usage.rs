@@ -27,6 +27,15 @@ impl UsageRecorder {
     }
 }
 
+/// Aborts a task when dropped, so background work stops together.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Keyward {
     /// Writes pending usage now (also called at shutdown).
     pub async fn flush_usage(&self) {
@@ -37,11 +46,13 @@ impl Keyward {
         }
     }
 
-    /// The node's housekeeping: usage flushes every second, expired sessions hourly. Runs until
-    /// the returned handle is aborted.
+    /// The node's housekeeping: usage flushes every second, expired sessions hourly, and (on a
+    /// shared database) cross-node cache coherence. Runs until the returned handle is aborted.
     pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
         let keyward = self.clone();
         tokio::spawn(async move {
+            let coherence = tokio::spawn(keyward.clone().keep_cache_coherent());
+            let _abort_with_us = AbortOnDrop(coherence);
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             let mut ticks: u64 = 0;
             loop {

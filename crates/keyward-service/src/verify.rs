@@ -5,8 +5,9 @@
 //! a key is revealed to a caller without its full secret; then revoked (which wins over
 //! expired), expired, owner disabled, network, permission.
 
-use crate::cache::CachedKey;
+use crate::cache::{CachedKey, Lookup};
 use crate::{Keyward, ServiceResult};
+use chrono::{DateTime, Utc};
 use keyward_domain::network;
 use keyward_domain::permission::{allows, Permission};
 use keyward_domain::secret::parse_presented;
@@ -82,10 +83,10 @@ impl Keyward {
         let Ok(presented) = parse_presented(query.key) else {
             return Ok(Verdict::not_found());
         };
-        let Some(entry) = self.cached_key(presented.key_id).await? else {
+        let now = self.now();
+        let Some(entry) = self.cached_key(presented.key_id, now).await? else {
             return Ok(Verdict::not_found());
         };
-        let now = self.now();
         if !entry.secret_matches(&self.inner.hasher.hash(presented.secret), now) {
             return Ok(Verdict::not_found());
         }
@@ -116,13 +117,20 @@ impl Keyward {
     }
 
     /// The key's snapshot, from the cache or loaded from the store on a miss.
-    async fn cached_key(&self, key_id: &str) -> ServiceResult<Option<Arc<CachedKey>>> {
-        if let Some(hit) = self.inner.cache.get(key_id) {
-            return Ok(Some(hit));
+    async fn cached_key(
+        &self,
+        key_id: &str,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Option<Arc<CachedKey>>> {
+        match self.inner.cache.lookup(key_id, now) {
+            Lookup::Hit(entry) => return Ok(Some(entry)),
+            Lookup::KnownMissing => return Ok(None),
+            Lookup::Miss => {}
         }
         let generation = self.inner.cache.generation();
         let id = keyward_domain::ids::KeyId::from_string(key_id);
         let Some(key) = self.store().get_key(&id).await? else {
+            self.inner.cache.insert_missing(generation, key_id, now);
             return Ok(None);
         };
         let owner = self.store().get_admin(&key.owner_id).await?;

@@ -14,18 +14,21 @@ use keyward_service::keys::{ExpiryFields, KeyPatch, NewKey};
 use keyward_service::logs::LogSearch;
 use keyward_service::verify::{VerifyCode, VerifyQuery};
 use keyward_service::{Config, Keyward, Options, RequestContext, ServiceError};
+use keyward_testkit::TestDatabase;
 use std::sync::Arc;
 
 struct Node {
     keyward: Keyward,
     clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
+    _db: TestDatabase,
 }
 
+/// A node on a fresh database of the backend this run tests (`KEYWARD_TEST_BACKEND`).
 async fn node() -> Node {
-    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::new().expect("a test database (PostgreSQL unreachable?)");
     let config = Config {
-        database_url: format!("sqlite://{}/k.db", dir.path().display()),
+        database_url: db.url.clone(),
+        pepper_file: Some(db.dir.join("pepper")),
         ..Config::default()
     };
     let clock = Arc::new(ManualClock::new(Utc::now()));
@@ -48,7 +51,7 @@ async fn node() -> Node {
     Node {
         keyward,
         clock,
-        _dir: dir,
+        _db: db,
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`model`] — the records storage exchanges with the service (domain types plus the few
 //!   storage-only shapes: pages, queries, log records, sessions).
 //! - [`sqlite`] — the embedded default backend.
+//! - [`postgres`] — the backend for clusters of nodes sharing one database.
 //!
 //! Architecture invariants: this is the only crate that knows SQL. Every change that has an
 //! audit record is written in the same transaction as that record, so there is no change
@@ -12,6 +13,7 @@
 
 mod codec;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -117,26 +119,75 @@ pub trait SettingsStore: Send + Sync {
     async fn setting_or_insert(&self, name: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
 }
 
+/// What a node must drop from its verification cache because another node changed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    Key(KeyId),
+    /// Every key of this owner (their status or permissions changed).
+    Owner(AdminId),
+    /// Everything: notifications may have been missed.
+    Everything,
+}
+
+impl Invalidation {
+    pub fn encode(&self) -> String {
+        match self {
+            Invalidation::Key(id) => format!("k:{id}"),
+            Invalidation::Owner(id) => format!("o:{id}"),
+            Invalidation::Everything => "*".into(),
+        }
+    }
+
+    /// Unknown payloads mean "drop everything": safe, if slower.
+    pub fn decode(payload: &str) -> Invalidation {
+        match payload.split_once(':') {
+            Some(("k", id)) => Invalidation::Key(KeyId::from_string(id)),
+            Some(("o", id)) => Invalidation::Owner(AdminId::from_string(id)),
+            _ => Invalidation::Everything,
+        }
+    }
+}
+
+/// A subscription to the invalidations every node publishes.
+#[async_trait]
+pub trait InvalidationListener: Send {
+    /// The next invalidation. After a lost connection it answers `Everything` once it is back,
+    /// since notifications sent meanwhile are lost.
+    async fn next(&mut self) -> StoreResult<Invalidation>;
+}
+
+/// How a node learns about changes made by other nodes.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// A live subscription, or `None` for a backend that serves a single node (SQLite).
+    async fn listen(&self) -> StoreResult<Option<Box<dyn InvalidationListener>>>;
+    /// Keys and admins changed at or after `since`, for periodic reconciliation (bounds how
+    /// long a missed notification can leave a stale cache entry).
+    async fn changed_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Invalidation>>;
+}
+
 /// Everything a Keyward node needs from storage.
 #[async_trait]
-pub trait Store: AdminStore + KeyStore + SessionStore + LogStore + SettingsStore {
+pub trait Store:
+    AdminStore + KeyStore + SessionStore + LogStore + SettingsStore + ChangeFeed
+{
     /// Is the database reachable (for `/readyz`)?
     async fn ping(&self) -> StoreResult<()>;
     /// Which backend, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 }
 
-/// Opens the store a URL names: `sqlite://path` (created when missing).
+/// Opens the store a URL names: `sqlite://path` (created when missing) or `postgres://…`.
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Err(StoreError::Backend(
-            "PostgreSQL support is not built yet in this version; use sqlite://".into(),
+        Ok(std::sync::Arc::new(
+            postgres::PostgresStore::open(url).await?,
         ))
     } else {
         Err(StoreError::Backend(format!(
-            "unsupported database URL scheme in {url:?}: use sqlite://PATH"
+            "unsupported database URL scheme in {url:?}: use sqlite://PATH or postgres://…"
         )))
     }
 }

@@ -743,6 +743,27 @@ impl SettingsStore for SqliteStore {
     }
 }
 
+/// Keys and admins changed at or after `since` (shared by both backends' reconciliation).
+const CHANGED_SINCE: &str = "SELECT 'k:' || id FROM api_keys WHERE updated_at >= $1 \
+     UNION ALL SELECT 'o:' || id FROM admins WHERE updated_at >= $1 OR deleted_at >= $1";
+
+#[async_trait]
+impl ChangeFeed for SqliteStore {
+    /// One SQLite file serves one node: every change goes through this node's own cache.
+    async fn listen(&self) -> StoreResult<Option<Box<dyn InvalidationListener>>> {
+        Ok(None)
+    }
+
+    async fn changed_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Invalidation>> {
+        let rows: Vec<String> = sqlx::query_scalar(CHANGED_SINCE)
+            .bind(millis(since))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(|r| Invalidation::decode(r)).collect())
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {

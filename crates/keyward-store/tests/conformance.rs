@@ -9,6 +9,7 @@ use keyward_domain::key::{ApiKey, KeyFormat, Privileges};
 use keyward_domain::policy::{Actor, Visibility};
 use keyward_domain::secret::SecretHash;
 use keyward_store::*;
+use keyward_testkit::{Backend, TestDatabase};
 use std::sync::Arc;
 
 fn now() -> chrono::DateTime<Utc> {
@@ -364,37 +365,123 @@ async fn logs_and_settings(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
 
-async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&format!("sqlite://{}/k.db", dir.path().display()))
+/// Runs one suite on one backend's fresh database (skipped loudly when PostgreSQL is absent
+/// outside CI).
+macro_rules! on_backends {
+    ($suite:ident: $sqlite:ident, $postgres:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let db = TestDatabase::on(Backend::Sqlite).unwrap();
+            $suite(open(&db.url).await.unwrap()).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            let Some(db) = TestDatabase::on(Backend::Postgres) else {
+                return;
+            };
+            $suite(open(&db.url).await.unwrap()).await;
+        }
+    };
+}
+
+on_backends!(admins_and_keys: sqlite_admins_and_keys, postgres_admins_and_keys);
+on_backends!(logs_and_settings: sqlite_logs_and_settings, postgres_logs_and_settings);
+on_backends!(change_feed: sqlite_change_feed, postgres_change_feed);
+on_backends!(reopens_a_migrated_database: sqlite_reopens, postgres_reopens);
+
+async fn change_feed(store: Arc<dyn Store>) {
+    let before = now() - Duration::seconds(1);
+    let alice = admin("alice@example.com");
+    store
+        .insert_admin(&alice, &record("admin.created", None))
         .await
         .unwrap();
-    (store, dir)
+    let mut listener = store.listen().await.unwrap();
+    let k = key(&alice, "k", now());
+    store
+        .insert_key(&k, &record("key.created", Some(&k)))
+        .await
+        .unwrap();
+    let changed = store.changed_since(before).await.unwrap();
+    assert!(
+        changed.contains(&Invalidation::Key(k.id.clone())),
+        "{changed:?}"
+    );
+    assert!(
+        changed.contains(&Invalidation::Owner(alice.id.clone())),
+        "{changed:?}"
+    );
+    assert!(store
+        .changed_since(now() + Duration::seconds(5))
+        .await
+        .unwrap()
+        .is_empty());
+    if let Some(listener) = listener.as_mut() {
+        // Published in the transaction, delivered on commit: the insert above, then this update.
+        let mut revoked = k.clone();
+        revoked.revoked_at = Some(now());
+        revoked.version = 2;
+        store.update_key(&revoked, 1, &[]).await.unwrap();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first, Invalidation::Key(k.id.clone()));
+        let second = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second, Invalidation::Key(k.id.clone()));
+        let mut disabled = alice.clone();
+        disabled.disabled = true;
+        store
+            .update_admin(&disabled, true, &record("admin.updated", None))
+            .await
+            .unwrap();
+        let third = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(third, Invalidation::Owner(alice.id.clone()));
+    }
+}
+
+async fn reopens_a_migrated_database(store: Arc<dyn Store>) {
+    store
+        .insert_admin(&admin("a@example.com"), &record("admin.created", None))
+        .await
+        .unwrap();
+    // Migrations are idempotent: a second node (or a restart) opening the same database runs none.
+    assert_eq!(store.count_admins().await.unwrap(), 1);
 }
 
 #[tokio::test]
-async fn sqlite_admins_and_keys() {
-    let (store, _dir) = sqlite().await;
-    admins_and_keys(store).await;
-}
-
-#[tokio::test]
-async fn sqlite_logs_and_settings() {
-    let (store, _dir) = sqlite().await;
-    logs_and_settings(store).await;
-}
-
-#[tokio::test]
-async fn sqlite_reopens_a_migrated_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/k.db", dir.path().display());
-    let store = open(&url).await.unwrap();
+async fn sqlite_reopens_a_file_and_rejects_unknown_schemes() {
+    let db = TestDatabase::on(Backend::Sqlite).unwrap();
+    let store = open(&db.url).await.unwrap();
     store
         .insert_admin(&admin("a@example.com"), &record("admin.created", None))
         .await
         .unwrap();
     drop(store);
-    let store = open(&url).await.unwrap();
+    let store = open(&db.url).await.unwrap();
     assert_eq!(store.count_admins().await.unwrap(), 1);
     assert!(open("mysql://nope").await.is_err());
+}
+
+#[tokio::test]
+async fn postgres_nodes_starting_at_once_migrate_once() {
+    let Some(db) = TestDatabase::on(Backend::Postgres) else {
+        return;
+    };
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { open(&url).await.map(|_| ()) })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
 }
