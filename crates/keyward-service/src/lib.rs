@@ -165,8 +165,11 @@ impl Keyward {
         &self.inner.catalog
     }
 
+    /// Now, to the millisecond: storage keeps milliseconds, so every time a client sees is the
+    /// same whether it was just written or read back.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.inner.clock.now()
+        use chrono::SubsecRound;
+        self.inner.clock.now().trunc_subsecs(3)
     }
 
     /// Is the database reachable?
