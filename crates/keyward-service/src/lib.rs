@@ -30,7 +30,7 @@ pub use config::Config;
 pub use error::{ServiceError, ServiceResult};
 pub use keyward_domain::policy::Principal;
 /// Records the service returns, as they come from storage.
-pub use keyward_store::{KeyStats, LogKind, LogRecord, Page};
+pub use keyward_store::{ChainReport, KeyStats, LogKind, LogRecord, Page};
 
 use keyward_domain::catalog::Catalog;
 use keyward_domain::clock::{Clock, SystemClock};

@@ -5,7 +5,7 @@ use crate::{Keyward, ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
 use keyward_domain::ids::KeyId;
 use keyward_domain::policy::LogAccess;
-use keyward_store::{LogKind, LogQuery, LogRecord, Page};
+use keyward_store::{ChainReport, LogKind, LogQuery, LogRecord, Page};
 
 /// Filters of `GET /v1/logs`, as given.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +20,12 @@ pub struct LogSearch {
 }
 
 impl Keyward {
+    /// Walks the audit hash chain (`keyward audit verify`). An operator's tool: whoever runs it
+    /// already has the database.
+    pub async fn verify_audit_chain(&self) -> ServiceResult<ChainReport> {
+        Ok(self.store().verify_audit_chain().await?)
+    }
+
     pub async fn search_logs(
         &self,
         access: &LogAccess,

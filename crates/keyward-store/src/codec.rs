@@ -153,6 +153,37 @@ pub(crate) fn actor_from(kind: &str, id: Option<String>, email: Option<String>) 
     }
 }
 
+/// Audit records are read back for chain verification in batches of this many.
+pub(crate) const CHAIN_BATCH: i64 = 1000;
+
+/// Checks one link of the audit chain: that the record points at its predecessor's hash
+/// (nothing removed or inserted before it) and that its own hash matches its content (not
+/// altered). `expected_prev` is the predecessor's stored hash (`None` for the first record).
+pub(crate) fn check_link(
+    position: u64,
+    expected_prev: Option<&[u8]>,
+    stored_prev: Option<&[u8]>,
+    stored_hash: Option<&[u8]>,
+    record: &LogRecord,
+) -> Option<crate::ChainBreak> {
+    let broken = |reason: &str| {
+        Some(crate::ChainBreak {
+            position,
+            record_id: record.id.clone(),
+            reason: reason.into(),
+        })
+    };
+    if stored_prev != expected_prev {
+        return broken(
+            "does not follow the previous record: a record before it was removed or inserted",
+        );
+    }
+    if stored_hash != Some(chain_hash(expected_prev, record).as_slice()) {
+        return broken("its content does not match its hash: it was altered");
+    }
+    None
+}
+
 /// The hash of an audit record chained to its predecessor's hash: SHA-256 over the previous
 /// hash and every field, each length-prefixed so no two records can encode alike.
 pub(crate) fn chain_hash(prev: Option<&[u8]>, r: &LogRecord) -> Vec<u8> {

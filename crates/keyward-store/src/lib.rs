@@ -111,6 +111,9 @@ pub trait LogStore: Send + Sync {
     /// A record with no change attached (a failed login).
     async fn insert_log(&self, record: &LogRecord) -> StoreResult<()>;
     async fn search_logs(&self, query: &LogQuery) -> StoreResult<Page<LogRecord>>;
+    /// Walks the audit hash chain from the first record and reports the first record that was
+    /// altered, removed or inserted.
+    async fn verify_audit_chain(&self) -> StoreResult<ChainReport>;
 }
 
 #[async_trait]

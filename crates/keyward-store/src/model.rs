@@ -103,6 +103,24 @@ pub struct LogRecord {
     pub details: Option<serde_json::Value>,
 }
 
+/// The result of walking the audit hash chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// How many audit records were checked.
+    pub records: u64,
+    /// The first record where the chain breaks, if any.
+    pub first_break: Option<ChainBreak>,
+}
+
+/// Where the audit chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// 1-based position in the chain of the first record that does not fit.
+    pub position: u64,
+    pub record_id: String,
+    pub reason: String,
+}
+
 /// A search in the logs.
 #[derive(Debug, Clone)]
 pub struct LogQuery {

@@ -732,6 +732,53 @@ impl LogStore for PostgresStore {
         };
         Ok(Page { items, next_cursor })
     }
+
+    async fn verify_audit_chain(&self) -> StoreResult<ChainReport> {
+        walk_audit_chain(&self.pool, 0).await
+    }
+}
+
+/// Walks the audit chain in `seq` order, a batch at a time.
+async fn walk_audit_chain(pool: &PgPool, first_seq: i64) -> StoreResult<ChainReport> {
+    let mut report = ChainReport {
+        records: 0,
+        first_break: None,
+    };
+    let mut after = first_seq;
+    let mut prev: Option<Vec<u8>> = None;
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq, id, time, kind, action, key_id, key_owner_id, subject_admin_id, actor_type, actor_id, \
+             actor_email, client_ip, code, permission, details, prev_hash, hash FROM logs \
+             WHERE kind = 'audit' AND seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(CHAIN_BATCH)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+        if rows.is_empty() {
+            return Ok(report);
+        }
+        for row in &rows {
+            report.records += 1;
+            after = row.try_get("seq").map_err(backend)?;
+            let stored_prev: Option<Vec<u8>> = row.try_get("prev_hash").map_err(backend)?;
+            let stored_hash: Option<Vec<u8>> = row.try_get("hash").map_err(backend)?;
+            let record = log_from(row)?;
+            if let Some(b) = check_link(
+                report.records,
+                prev.as_deref(),
+                stored_prev.as_deref(),
+                stored_hash.as_deref(),
+                &record,
+            ) {
+                report.first_break = Some(b);
+                return Ok(report);
+            }
+            prev = stored_hash;
+        }
+    }
 }
 
 #[async_trait]

@@ -390,6 +390,87 @@ on_backends!(logs_and_settings: sqlite_logs_and_settings, postgres_logs_and_sett
 on_backends!(change_feed: sqlite_change_feed, postgres_change_feed);
 on_backends!(reopens_a_migrated_database: sqlite_reopens, postgres_reopens);
 
+/// Runs raw SQL on a test database, as an attacker with database access would.
+async fn tamper(url: &str, sql: &str) {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+}
+
+async fn audit_chain_detects_tampering(url: &str) {
+    let store = open(url).await.unwrap();
+    let alice = admin("alice@example.com");
+    store
+        .insert_admin(&alice, &record("admin.created", None))
+        .await
+        .unwrap();
+    let k = key(&alice, "k", now());
+    store
+        .insert_key(&k, &record("key.created", Some(&k)))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        store
+            .insert_log(&record("key.updated", Some(&k)))
+            .await
+            .unwrap();
+    }
+    let mut usage = record("key.verified", Some(&k));
+    usage.kind = LogKind::Usage;
+    store.insert_log(&usage).await.unwrap();
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!(
+        report,
+        ChainReport {
+            records: 7,
+            first_break: None
+        }
+    );
+
+    // Altering the 4th audit record is found at position 4.
+    let fourth = "(SELECT seq FROM logs WHERE kind = 'audit' ORDER BY seq LIMIT 1 OFFSET 3)";
+    tamper(
+        url,
+        &format!("UPDATE logs SET client_ip = '10.6.6.6' WHERE seq = {fourth}"),
+    )
+    .await;
+    let report = store.verify_audit_chain().await.unwrap();
+    let b = report.first_break.unwrap();
+    assert_eq!(b.position, 4);
+    assert!(b.reason.contains("altered"), "{}", b.reason);
+
+    // Removing it instead: the 5th record no longer follows the 3rd, found at position 4.
+    tamper(url, &format!("DELETE FROM logs WHERE seq = {fourth}")).await;
+    let b = store
+        .verify_audit_chain()
+        .await
+        .unwrap()
+        .first_break
+        .unwrap();
+    assert_eq!(b.position, 4);
+    assert!(b.reason.contains("removed or inserted"), "{}", b.reason);
+}
+
+#[tokio::test]
+async fn sqlite_audit_chain_detects_tampering() {
+    let db = TestDatabase::on(Backend::Sqlite).unwrap();
+    audit_chain_detects_tampering(&db.url).await;
+}
+
+#[tokio::test]
+async fn postgres_audit_chain_detects_tampering() {
+    let Some(db) = TestDatabase::on(Backend::Postgres) else {
+        return;
+    };
+    audit_chain_detects_tampering(&db.url).await;
+}
+
 async fn change_feed(store: Arc<dyn Store>) {
     let before = now() - Duration::seconds(1);
     let alice = admin("alice@example.com");

@@ -55,6 +55,27 @@ pub enum Command {
     /// Manage administrators (superadmin)
     #[command(subcommand)]
     Admins(AdminsCommand),
+    /// Check the audit log (works on the database directly; no server needed)
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the audit hash chain and report the first record that was altered, removed or
+    /// inserted (exit code 1 when the chain is broken)
+    Verify(DatabaseArgs),
+}
+
+/// Where a command that works without a server finds the database.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Configuration file naming the database (TOML, as for `keyward serve`)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL (overrides the configuration; default: env KEYWARD_DATABASE_URL, else sqlite://keyward.db)
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

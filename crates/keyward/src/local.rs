@@ -40,6 +40,55 @@ impl fmt::Debug for LocalAdmin {
     }
 }
 
+/// Starts a node on the database named by `database_url` or by the configuration file, without
+/// creating a bootstrap admin.
+async fn open_locally(
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+) -> anyhow::Result<Keyward> {
+    let mut config = Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
+    if let Some(url) = database_url {
+        config.database_url = url;
+    }
+    let mut options = Options::new(config);
+    options.bootstrap = false;
+    Ok(Keyward::start(options).await?.0)
+}
+
+/// `keyward audit verify`: walks the audit hash chain; fails when it is broken.
+pub async fn verify_audit_chain(
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let keyward = open_locally(config, database_url).await?;
+    let report = keyward.verify_audit_chain().await?;
+    if json {
+        let first_break = report.first_break.as_ref().map(|b| {
+            serde_json::json!({"position": b.position, "record_id": b.record_id, "reason": b.reason})
+        });
+        println!(
+            "{}",
+            serde_json::json!({"records": report.records, "intact": first_break.is_none(), "first_break": first_break})
+        );
+    }
+    match report.first_break {
+        None => {
+            if !json {
+                println!("audit chain intact: {} records checked", report.records);
+            }
+            Ok(())
+        }
+        Some(b) => anyhow::bail!(
+            "audit chain broken at record {} of {} checked (id {}): {}",
+            b.position,
+            report.records,
+            b.record_id,
+            b.reason
+        ),
+    }
+}
+
 /// Creates the administrator in the database named by `database_url` or by the
 /// configuration file, and returns it as the API's admin JSON.
 pub async fn create_admin(
@@ -47,13 +96,7 @@ pub async fn create_admin(
     database_url: Option<String>,
     input: LocalAdmin,
 ) -> anyhow::Result<serde_json::Value> {
-    let mut config = Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
-    if let Some(url) = database_url {
-        config.database_url = url;
-    }
-    let mut options = Options::new(config);
-    options.bootstrap = false;
-    let (keyward, _) = Keyward::start(options).await?;
+    let keyward = open_locally(config, database_url).await?;
     let permissions = input
         .permissions
         .iter()

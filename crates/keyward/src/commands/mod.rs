@@ -34,6 +34,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Whoami => auth::whoami(&ctx()).await,
         Command::Keys(cmd) => keys::run(&ctx(), cmd).await,
         Command::Admins(cmd) => admins::run(&ctx(), cmd).await,
+        Command::Audit(crate::cli::AuditCommand::Verify(db)) => {
+            crate::local::verify_audit_chain(db.config, db.database_url, json).await
+        }
     }
 }
 
