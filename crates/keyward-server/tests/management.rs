@@ -394,7 +394,10 @@ async fn catalog_logs_and_operations() {
     );
     assert_eq!(
         call("GET", "/readyz").send(&app).await.ok(200),
-        json!({"status": "ready", "backend": "sqlite"})
+        json!({"status": "ready", "backend": match app.db.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }})
     );
     let index = call("GET", "/").send(&app).await;
     assert_eq!(index.status, 200);

@@ -55,16 +55,25 @@ impl Keyward {
             can_manage_keys: true,
             permissions: vec![GrantInput::Bare("*:write".into())],
         };
-        let admin = self
+        let admin = match self
             .create_admin(
                 &AdminManagement::local_operator(),
                 input,
                 &RequestContext::default(),
             )
             .await
-            .map_err(|e| {
-                ServiceError::Internal(format!("cannot create the bootstrap superadmin: {e}"))
-            })?;
+        {
+            Ok(admin) => admin,
+            // Another node of the cluster, starting at the same moment, bootstrapped first.
+            Err(ServiceError::Conflict(_)) if self.store().count_admins().await? > 0 => {
+                return Ok(())
+            }
+            Err(e) => {
+                return Err(ServiceError::Internal(format!(
+                    "cannot create the bootstrap superadmin: {e}"
+                )))
+            }
+        };
         report.bootstrap_email = Some(admin.email);
         if generated {
             report.bootstrap_password = Some(password);

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{rand_email, Server, ServerOptions, World, BIN};
+use common::{rand_email, Backend, Server, ServerOptions, World, BIN};
 use serde_json::{json, Value};
 
 struct Cli<'a> {
@@ -226,19 +226,21 @@ fn cli_errors_are_clear() {
 
 #[test]
 fn admins_create_directly_in_the_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keyward.db");
-    let config = dir.path().join("keyward.toml");
-    std::fs::write(
-        &config,
-        format!("database_url = \"sqlite://{}\"\n", db.display()),
-    )
-    .unwrap();
+    let database = common::test_database();
+    let dir = &database.dir;
+    let config = dir.join("keyward.toml");
+    let mut toml = format!("database_url = \"{}\"\n", database.url);
+    if database.backend() == Backend::Postgres {
+        // The pepper the server will use too (on SQLite both use the file beside the database).
+        let pepper = common::pepper_file(&database);
+        toml.push_str(&format!("pepper_file = \"{}\"\n", pepper.display()));
+    }
+    std::fs::write(&config, toml).unwrap();
     let email = rand_email("local");
     let password = format!("Local-{}", common::rand_str(12));
     let cli = Cli {
         server: None,
-        config_dir: &dir.path().join("cli"),
+        config_dir: &dir.join("cli"),
     };
     let r = cli.run(
         &[
@@ -262,7 +264,12 @@ fn admins_create_directly_in_the_database() {
     let admin: Value = serde_json::from_str(&r.stdout).expect("admins create --json is JSON");
     assert_eq!(admin["email"], json!(email));
     assert_eq!(admin["can_manage_keys"], json!(true));
-    assert!(db.exists(), "no database file was created");
+    if database.backend() == Backend::Sqlite {
+        assert!(
+            dir.join("keyward.db").exists(),
+            "no database file was created"
+        );
+    }
     assert!(!r.stdout.contains(&password) && !r.stderr.contains(&password));
 
     // The same email again is refused.
@@ -288,7 +295,7 @@ fn admins_create_directly_in_the_database() {
 
     // A server on that database: the admin logs in over HTTP and can issue keys.
     let srv = Server::start_with(ServerOptions {
-        dir: Some(dir.path().to_path_buf()),
+        database: Some(database.clone()),
         config: Some(config.clone()),
         ..ServerOptions::default()
     });

@@ -118,15 +118,21 @@ fn session_cookie_is_strict_and_writes_need_csrf() {
 }
 
 /// §6: an acknowledged write survives `kill -9`; §8: sessions survive a restart; the pepper
-/// beside the database is reused, so keys issued before the restart still verify.
+/// (beside the SQLite database, or the configured pepper file) is reused, so keys issued
+/// before the restart still verify.
 #[test]
 fn writes_sessions_and_keys_survive_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
+    let database = common::test_database();
     let options = || common::ServerOptions {
-        dir: Some(dir.path().to_path_buf()),
+        database: Some(database.clone()),
         ..common::ServerOptions::default()
     };
     let w = common::World::on(Server::start_with(options()));
+    let pepper = match database.backend() {
+        common::Backend::Sqlite => database.dir.join("keyward.db.pepper"),
+        common::Backend::Postgres => common::pepper_file(&database),
+    };
+    assert!(pepper.exists(), "no pepper file at {}", pepper.display());
     let (key, secret) = w.key("durable", json!({"grants": ["events.alerts:read"]}));
     let kid = key["id"].as_str().unwrap().to_owned();
     let (tok, verifier) = (w.tok.clone(), w.verifier.clone());

@@ -1,13 +1,15 @@
-//! SPEC §1 "The secret is shown once": the database (main file and WAL) and the server's own
-//! output at debug level never contain a key secret, nor its random part.
+//! SPEC §1 "The secret is shown once": the database (on SQLite its main file and WAL, on
+//! PostgreSQL a full dump of its data) and the server's own output at debug level never contain
+//! a key secret, nor its random part.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 
 use base64::Engine as _;
-use common::{split_secret, Server, World};
+use common::{split_secret, Backend, Server, World};
 use serde_json::json;
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -28,6 +30,28 @@ fn database_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
             )
         })
         .collect()
+}
+
+/// Every row of the PostgreSQL database at `url`, as SQL `INSERT` statements.
+fn pg_dump(url: &str) -> Vec<u8> {
+    let out = Command::new("pg_dump")
+        .args(["--data-only", "--inserts", "--no-owner", "--dbname", url])
+        .output()
+        .expect("cannot run pg_dump (is it installed?)");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// What the server has stored, by name: the SQLite files, or a dump of the PostgreSQL data.
+fn stored(srv: &Server) -> Vec<(String, Vec<u8>)> {
+    match srv.backend() {
+        Backend::Sqlite => database_files(&srv.database.dir),
+        Backend::Postgres => vec![("the PostgreSQL dump".to_owned(), pg_dump(&srv.database.url))],
+    }
 }
 
 #[track_caller]
@@ -115,17 +139,20 @@ fn secrets_never_reach_the_database_or_the_log() {
     passwords.push(("a wrong admin password", wrong_pw));
     passwords.push(("the bootstrap password", srv.root_password.clone()));
     passwords.push(("a session token", w.tok.clone()));
+    passwords.push(("the superadmin's session token", w.root.clone()));
 
-    // While running (the WAL holds the recent writes).
-    let files = database_files(&srv.dir);
-    assert!(
-        files.iter().any(|(n, _)| n == "keyward.db"),
-        "no database file"
-    );
-    assert!(
-        files.iter().any(|(n, _)| n == "keyward.db-wal"),
-        "no keyward.db-wal while running: is SQLite in WAL mode?"
-    );
+    // While running (on SQLite, the WAL holds the recent writes).
+    let files = stored(srv);
+    if srv.backend() == Backend::Sqlite {
+        assert!(
+            files.iter().any(|(n, _)| n == "keyward.db"),
+            "no database file"
+        );
+        assert!(
+            files.iter().any(|(n, _)| n == "keyward.db-wal"),
+            "no keyward.db-wal while running: is SQLite in WAL mode?"
+        );
+    }
     for (name, bytes) in &files {
         assert_absent(name, bytes, &passwords);
     }
@@ -139,16 +166,13 @@ fn secrets_never_reach_the_database_or_the_log() {
 
     // After a graceful stop (checkpointed database, flushed log).
     w.srv.stop();
-    for (name, bytes) in &database_files(&w.srv.dir) {
+    for (name, bytes) in &stored(&w.srv) {
         assert_absent(name, bytes, &passwords);
     }
     let log = std::fs::read(&w.srv.log_path).unwrap();
     assert_absent("the server log after stop", &log, &passwords);
     // The key id is an ordinary value: it is in the database (sanity check of the scan).
-    let all: Vec<u8> = database_files(&w.srv.dir)
-        .into_iter()
-        .flat_map(|(_, b)| b)
-        .collect();
+    let all: Vec<u8> = stored(&w.srv).into_iter().flat_map(|(_, b)| b).collect();
     assert!(
         contains(&all, &kid),
         "the scan sees no key id at all: is it the right file?"

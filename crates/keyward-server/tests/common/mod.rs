@@ -1,5 +1,6 @@
-//! The harness of the router tests: a fresh Keyward on a temporary SQLite database with a
-//! manual clock, driven in-process through `tower::ServiceExt::oneshot`.
+//! The harness of the router tests: a fresh Keyward on a throwaway database (SQLite, or
+//! PostgreSQL with `KEYWARD_TEST_BACKEND=postgres`; see `keyward-testkit`) with a manual clock,
+//! driven in-process through `tower::ServiceExt::oneshot`.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use axum::body::Body;
@@ -10,6 +11,8 @@ use base64::Engine;
 use chrono::Utc;
 use keyward_domain::clock::ManualClock;
 use keyward_service::{Config, Keyward, Options};
+#[allow(unused_imports)]
+pub use keyward_testkit::{Backend, TestDatabase};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +26,9 @@ pub struct TestApp {
     pub router: Router,
     pub keyward: Keyward,
     pub clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
+    /// The test's own database; dropped (a PostgreSQL one is dropped on the server) after the
+    /// fields above, so after the node is gone.
+    pub db: TestDatabase,
 }
 
 pub async fn start() -> TestApp {
@@ -31,9 +36,12 @@ pub async fn start() -> TestApp {
 }
 
 pub async fn start_with(change: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    let db = test_database();
     let mut config = Config {
-        database_url: format!("sqlite://{}/k.db", dir.path().display()),
+        database_url: db.url.clone(),
+        // Beside the database on SQLite anyway; on PostgreSQL this keeps the pepper out of the
+        // database (and the start-up warning out of the tests).
+        pepper_file: Some(db.dir.join("pepper")),
         ..Config::default()
     };
     change(&mut config);
@@ -51,8 +59,16 @@ pub async fn start_with(change: impl FnOnce(&mut Config)) -> TestApp {
         router: keyward_server::app(keyward.clone()),
         keyward,
         clock,
-        _dir: dir,
+        db,
     }
+}
+
+/// The database of one test on the run's backend. A run that asked for PostgreSQL fails when
+/// it cannot be reached rather than silently testing nothing.
+pub fn test_database() -> TestDatabase {
+    TestDatabase::new().unwrap_or_else(|| {
+        panic!("KEYWARD_TEST_BACKEND=postgres but PostgreSQL is not reachable (see above)")
+    })
 }
 
 /// A request under construction.

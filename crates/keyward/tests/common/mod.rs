@@ -1,9 +1,12 @@
 //! Shared helpers of the integration tests: a real `keyward serve` child process on a free port
-//! with its own temporary database, and small HTTP helpers over blocking reqwest.
+//! with its own throwaway database, and small HTTP helpers over blocking reqwest.
 //!
-//! Every test starts its own server (hermetic, parallel-safe, no fixed ports). The child is
-//! killed when the [`Server`] is dropped; its stdout and stderr are drained into `server.log`
-//! in its temporary directory so the pipes never block.
+//! The database is on the backend the run asks for (`KEYWARD_TEST_BACKEND=sqlite|postgres`, see
+//! `keyward-testkit`): a SQLite file in a temporary directory, or a PostgreSQL database created
+//! for the test and dropped when its last holder is gone. Every test starts its own server
+//! (hermetic, parallel-safe, no fixed ports). The child is killed when the [`Server`] is
+//! dropped, before the database it used; its stdout and stderr are drained into `server.log`
+//! in its directory so the pipes never block.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::fs::File;
@@ -22,6 +25,8 @@ use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
+pub use keyward_testkit::{Backend, TestDatabase};
+
 pub const ROOT_EMAIL: &str = "root@example.com";
 pub const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 
@@ -39,18 +44,29 @@ pub fn rand_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", rand_str(8))
 }
 
+/// The database of one test on the run's backend. A run that asked for PostgreSQL fails when
+/// it cannot be reached rather than silently testing nothing.
+pub fn test_database() -> Arc<TestDatabase> {
+    Arc::new(TestDatabase::new().unwrap_or_else(|| {
+        panic!("KEYWARD_TEST_BACKEND=postgres but PostgreSQL is not reachable (see above)")
+    }))
+}
+
 /// A running `keyward serve`.
 pub struct Server {
     child: Option<Child>,
     pub base: String,
+    /// The server's working directory, where `server.log` is written.
     pub dir: PathBuf,
-    /// Keeps the temporary directory alive for the server's lifetime (None when the caller owns it).
-    _tmp: Option<tempfile::TempDir>,
+    /// The SQLite database file; meaningful only when `database.backend()` is SQLite.
     pub db_path: PathBuf,
     pub log_path: PathBuf,
     pub root_password: String,
     http: Client,
     log_threads: Vec<std::thread::JoinHandle<()>>,
+    /// The server's database. `Drop` kills the child before any field is dropped, so a
+    /// PostgreSQL database is never dropped under a connected server.
+    pub database: Arc<TestDatabase>,
 }
 
 /// An HTTP answer: status, headers, the body parsed as JSON (Null if empty or not JSON) and
@@ -141,7 +157,9 @@ pub fn assert_problem(resp: &Resp, status: u16, code: &str) {
 #[derive(Default)]
 pub struct ServerOptions {
     pub env: Vec<(String, String)>,
-    /// Use this directory (and the database inside it) instead of a fresh temporary one.
+    /// Run on this database (e.g. the one of a server killed before) instead of a fresh one.
+    pub database: Option<Arc<TestDatabase>>,
+    /// Run in this directory (and write `server.log` there) instead of the database's.
     pub dir: Option<PathBuf>,
     /// Pass `--config FILE`.
     pub config: Option<PathBuf>,
@@ -171,15 +189,9 @@ impl Server {
     }
 
     pub fn start_with(options: ServerOptions) -> Server {
-        let (tmp, dir) = match options.dir {
-            Some(dir) => (None, dir),
-            None => {
-                let tmp = tempfile::tempdir().unwrap();
-                let dir = tmp.path().to_path_buf();
-                (Some(tmp), dir)
-            }
-        };
-        let db_path = dir.join("keyward.db");
+        let database = options.database.unwrap_or_else(test_database);
+        let dir = options.dir.unwrap_or_else(|| database.dir.clone());
+        let db_path = database.dir.join("keyward.db");
         let log_path = dir.join("server.log");
         let root_password = format!("Root-{}", rand_str(16));
 
@@ -195,14 +207,16 @@ impl Server {
             }
         }
         cmd.env("KEYWARD_LISTEN", "127.0.0.1:0")
-            .env(
-                "KEYWARD_DATABASE_URL",
-                format!("sqlite://{}", db_path.display()),
-            )
+            .env("KEYWARD_DATABASE_URL", &database.url)
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if database.backend() == Backend::Postgres {
+            // Beside the data, like the pepper file SQLite creates beside its database (which
+            // the SQLite runs keep exercising): a restart on the same database finds it.
+            cmd.env("KEYWARD_PEPPER_FILE", pepper_file(&database));
+        }
         if !options.no_bootstrap_env {
             cmd.env("KEYWARD_BOOTSTRAP_EMAIL", ROOT_EMAIL)
                 .env("KEYWARD_BOOTSTRAP_PASSWORD", &root_password);
@@ -252,13 +266,17 @@ impl Server {
             child: Some(child),
             base: base.unwrap(),
             dir,
-            _tmp: tmp,
             db_path,
             log_path,
             root_password,
             http,
             log_threads,
+            database,
         }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.database.backend()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -472,6 +490,12 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// The pepper file of a server on a PostgreSQL `database` (SQLite servers use the default, a
+/// file beside the database).
+pub fn pepper_file(database: &TestDatabase) -> PathBuf {
+    database.dir.join("pepper")
 }
 
 fn drain(
