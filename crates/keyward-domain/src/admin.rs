@@ -23,10 +23,7 @@ impl AdminRole {
         match s {
             "superadmin" => Ok(AdminRole::Superadmin),
             "admin" => Ok(AdminRole::Admin),
-            other => Err(ValidationError::new(
-                "role",
-                format!("must be `superadmin` or `admin`, not {other:?}"),
-            )),
+            other => Err(ValidationError::new("role", format!("must be `superadmin` or `admin`, not {other:?}"))),
         }
     }
 }
@@ -64,15 +61,11 @@ pub fn normalize_email(email: &str) -> Result<String, ValidationError> {
     let e = email.trim().to_lowercase();
     let valid = e.len() <= 254
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())
-        && e.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
+        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
     if valid {
         Ok(e)
     } else {
-        Err(ValidationError::new(
-            "email",
-            format!("{email:?} is not an email address"),
-        ))
+        Err(ValidationError::new("email", format!("{email:?} is not an email address")))
     }
 }
 
@@ -80,10 +73,7 @@ pub fn normalize_email(email: &str) -> Result<String, ValidationError> {
 pub fn validate_password(password: &str) -> Result<(), ValidationError> {
     let len = password.chars().count();
     if !(8..=1024).contains(&len) {
-        return Err(ValidationError::new(
-            "password",
-            "must be between 8 and 1024 characters",
-        ));
+        return Err(ValidationError::new("password", "must be between 8 and 1024 characters"));
     }
     Ok(())
 }
@@ -92,10 +82,7 @@ pub fn validate_password(password: &str) -> Result<(), ValidationError> {
 pub fn validate_admin_name(name: &str) -> Result<(), ValidationError> {
     let len = name.chars().count();
     if name.trim().is_empty() || len > 255 || name.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            "name",
-            "must be 1 to 255 printable characters",
-        ));
+        return Err(ValidationError::new("name", "must be 1 to 255 printable characters"));
     }
     Ok(())
 }
@@ -107,10 +94,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalized() {
-        assert_eq!(
-            normalize_email(" Alice@Example.COM ").unwrap(),
-            "alice@example.com"
-        );
+        assert_eq!(normalize_email(" Alice@Example.COM ").unwrap(), "alice@example.com");
         for bad in ["", "alice", "@x", "a@", "a b@c", "a@b@c"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }

@@ -72,57 +72,35 @@ impl Catalog {
     /// The example catalog: the kinds of platform the consoles Keyward replaces protect.
     pub fn example_scopes() -> (Vec<ScopeDef>, Vec<RoleDef>) {
         let scopes = vec![
-            scope(
-                "events",
-                "Wireless security events and alerts",
-                &["alerts", "events"],
-            ),
+            scope("events", "Wireless security events and alerts", &["alerts", "events"]),
             scope("clients", "Wireless clients", &["devices"]),
             scope("access_points", "Access points", &["details"]),
             scope("sensors", "Wireless sensors", &["status"]),
-            scope(
-                "policies",
-                "Secure-access policies",
-                &["destinations", "rules"],
-            ),
+            scope("policies", "Secure-access policies", &["destinations", "rules"]),
             scope("users", "Secure-access users", &["identities"]),
             scope("accounts", "Cloud accounts", &["config", "findings"]),
             scope("blacklist", "Firewall blacklist", &["entries"]),
         ];
-        let roles = vec![role(
-            "cloud_account_viewer",
-            "Read access to selected cloud accounts",
-            &["accounts.*:read"],
-            true,
-        )];
+        let roles =
+            vec![role("cloud_account_viewer", "Read access to selected cloud accounts", &["accounts.*:read"], true)];
         (scopes, roles)
     }
 
     /// The example catalog, as shipped with the default configuration.
     pub fn example() -> Catalog {
         let (scopes, roles) = Self::example_scopes();
-        Catalog::new(scopes, roles)
-            .unwrap_or_else(|e| unreachable!("the example catalog is valid: {e}"))
+        Catalog::new(scopes, roles).unwrap_or_else(|e| unreachable!("the example catalog is valid: {e}"))
     }
 
     /// Validates an operator's catalog and adds the built-in scope and roles.
     pub fn new(mut scopes: Vec<ScopeDef>, mut roles: Vec<RoleDef>) -> Result<Catalog, String> {
         if scopes.iter().any(|s| s.name == KEYWARD_SCOPE) {
-            return Err(format!(
-                "scope `{KEYWARD_SCOPE}` is built in and cannot be redefined"
-            ));
+            return Err(format!("scope `{KEYWARD_SCOPE}` is built in and cannot be redefined"));
         }
-        scopes.push(scope(
-            KEYWARD_SCOPE,
-            "Keyward's own API",
-            &["keys", "logs", "verify"],
-        ));
+        scopes.push(scope(KEYWARD_SCOPE, "Keyward's own API", &["keys", "logs", "verify"]));
         for (i, s) in scopes.iter().enumerate() {
             if !crate::permission::is_valid_name(&s.name) {
-                return Err(format!(
-                    "scope name {:?} must be 1 to 64 of [a-z0-9_-]",
-                    s.name
-                ));
+                return Err(format!("scope name {:?} must be 1 to 64 of [a-z0-9_-]", s.name));
             }
             if scopes[..i].iter().any(|o| o.name == s.name) {
                 return Err(format!("scope `{}` is defined twice", s.name));
@@ -132,59 +110,30 @@ impl Catalog {
             }
             for (j, r) in s.resources.iter().enumerate() {
                 if !crate::permission::is_valid_name(r) {
-                    return Err(format!(
-                        "resource name {r:?} in scope `{}` must be 1 to 64 of [a-z0-9_-]",
-                        s.name
-                    ));
+                    return Err(format!("resource name {r:?} in scope `{}` must be 1 to 64 of [a-z0-9_-]", s.name));
                 }
                 if s.resources[..j].contains(r) {
-                    return Err(format!(
-                        "resource `{r}` is listed twice in scope `{}`",
-                        s.name
-                    ));
+                    return Err(format!("resource `{r}` is listed twice in scope `{}`", s.name));
                 }
             }
         }
         for builtin in ["global_admin", "global_viewer"] {
             if roles.iter().any(|r| r.name == builtin) {
-                return Err(format!(
-                    "role `{builtin}` is built in and cannot be redefined"
-                ));
+                return Err(format!("role `{builtin}` is built in and cannot be redefined"));
             }
         }
-        roles.insert(
-            0,
-            role(
-                "global_admin",
-                "Every permission, read and write",
-                &["*:write"],
-                false,
-            ),
-        );
-        roles.insert(
-            1,
-            role(
-                "global_viewer",
-                "Every permission, read only",
-                &["*:read"],
-                false,
-            ),
-        );
+        roles.insert(0, role("global_admin", "Every permission, read and write", &["*:write"], false));
+        roles.insert(1, role("global_viewer", "Every permission, read only", &["*:read"], false));
         let catalog = Catalog { scopes, roles };
         for (i, r) in catalog.roles.iter().enumerate() {
             if !crate::permission::is_valid_name(&r.name) {
-                return Err(format!(
-                    "role name {:?} must be 1 to 64 of [a-z0-9_-]",
-                    r.name
-                ));
+                return Err(format!("role name {:?} must be 1 to 64 of [a-z0-9_-]", r.name));
             }
             if catalog.roles[..i].iter().any(|o| o.name == r.name) {
                 return Err(format!("role `{}` is defined twice", r.name));
             }
             for p in &r.permissions {
-                catalog
-                    .check_permission(p)
-                    .map_err(|e| format!("role `{}`: {e}", r.name))?;
+                catalog.check_permission(p).map_err(|e| format!("role `{}`: {e}", r.name))?;
             }
         }
         Ok(catalog)
@@ -211,19 +160,15 @@ impl Catalog {
             return Err(format!("unknown scope `{scope_name}` in `{p}`"));
         };
         match &p.resource {
-            Pattern::Name(r) if !scope.resources.contains(r) => Err(format!(
-                "unknown resource `{r}` in scope `{scope_name}` (`{p}`)"
-            )),
+            Pattern::Name(r) if !scope.resources.contains(r) => {
+                Err(format!("unknown resource `{r}` in scope `{scope_name}` (`{p}`)"))
+            }
             _ => Ok(()),
         }
     }
 
     /// Parses grants given as input, checking each against the catalog.
-    pub fn parse_grants(
-        &self,
-        field: &str,
-        input: Vec<GrantInput>,
-    ) -> Result<Vec<Grant>, ValidationError> {
+    pub fn parse_grants(&self, field: &str, input: Vec<GrantInput>) -> Result<Vec<Grant>, ValidationError> {
         if input.len() > 100 {
             return Err(ValidationError::new(field, "at most 100 grants"));
         }
@@ -234,30 +179,19 @@ impl Catalog {
                 let at = format!("{field}[{i}]");
                 let (permission, targets) = match g {
                     GrantInput::Bare(p) => (p, None),
-                    GrantInput::Full {
-                        permission,
-                        targets,
-                    } => (permission, targets),
+                    GrantInput::Full { permission, targets } => (permission, targets),
                 };
-                let permission: Permission = permission
-                    .parse()
-                    .map_err(|e: String| ValidationError::new(format!("{at}.permission"), e))?;
-                self.check_permission(&permission)
-                    .map_err(|e| ValidationError::new(format!("{at}.permission"), e))?;
+                let permission: Permission =
+                    permission.parse().map_err(|e: String| ValidationError::new(format!("{at}.permission"), e))?;
+                self.check_permission(&permission).map_err(|e| ValidationError::new(format!("{at}.permission"), e))?;
                 let targets = Targets::from_list(targets).map_err(|e| e.within(&at))?;
-                Ok(Grant {
-                    permission,
-                    targets,
-                })
+                Ok(Grant { permission, targets })
             })
             .collect()
     }
 
     /// Parses role assignments given as input, checking names and `requires_targets`.
-    pub fn parse_roles(
-        &self,
-        input: Vec<RoleInput>,
-    ) -> Result<Vec<RoleAssignment>, ValidationError> {
+    pub fn parse_roles(&self, input: Vec<RoleInput>) -> Result<Vec<RoleAssignment>, ValidationError> {
         if input.len() > 50 {
             return Err(ValidationError::new("roles", "at most 50 roles"));
         }
@@ -270,29 +204,18 @@ impl Catalog {
                     let known: Vec<&str> = self.roles.iter().map(|r| r.name.as_str()).collect();
                     ValidationError::new(
                         format!("{at}.role"),
-                        format!(
-                            "unknown role {:?}; known roles: {}",
-                            r.role,
-                            known.join(", ")
-                        ),
+                        format!("unknown role {:?}; known roles: {}", r.role, known.join(", ")),
                     )
                 })?;
                 let targets_given = r.targets.as_ref().is_some_and(|t| !t.is_empty());
                 if def.requires_targets && !targets_given {
                     return Err(ValidationError::new(
                         format!("{at}.targets"),
-                        format!(
-                            "role `{}` requires targets: list them, or [\"*\"] for all",
-                            def.name
-                        ),
+                        format!("role `{}` requires targets: list them, or [\"*\"] for all", def.name),
                     ));
                 }
                 let targets = Targets::from_list(r.targets).map_err(|e| e.within(&at))?;
-                Ok(RoleAssignment {
-                    role: r.role,
-                    targets,
-                    targets_given,
-                })
+                Ok(RoleAssignment { role: r.role, targets, targets_given })
             })
             .collect()
     }
@@ -304,10 +227,7 @@ impl Catalog {
             .iter()
             .filter_map(|a| self.role(&a.role).map(|def| (a, def)))
             .flat_map(|(a, def)| {
-                def.permissions.iter().map(|p| Grant {
-                    permission: p.clone(),
-                    targets: a.targets.clone(),
-                })
+                def.permissions.iter().map(|p| Grant { permission: p.clone(), targets: a.targets.clone() })
             })
             .collect()
     }
@@ -336,19 +256,13 @@ pub struct RoleInput {
 
 impl From<&Grant> for GrantInput {
     fn from(g: &Grant) -> Self {
-        GrantInput::Full {
-            permission: g.permission.to_string(),
-            targets: Some(g.targets.to_list()),
-        }
+        GrantInput::Full { permission: g.permission.to_string(), targets: Some(g.targets.to_list()) }
     }
 }
 
 impl From<&RoleAssignment> for RoleInput {
     fn from(r: &RoleAssignment) -> Self {
-        RoleInput {
-            role: r.role.clone(),
-            targets: r.targets_given.then(|| r.targets.to_list()),
-        }
+        RoleInput { role: r.role.clone(), targets: r.targets_given.then(|| r.targets.to_list()) }
     }
 }
 
@@ -362,18 +276,10 @@ mod tests {
         let c = Catalog::example();
         assert!(c.role("global_admin").is_some());
         assert!(c.role("cloud_account_viewer").unwrap().requires_targets);
-        assert!(c
-            .check_permission(&"keyward.verify:read".parse().unwrap())
-            .is_ok());
-        assert!(c
-            .check_permission(&"events.alerts:write".parse().unwrap())
-            .is_ok());
-        assert!(c
-            .check_permission(&"events.nope:write".parse().unwrap())
-            .is_err());
-        assert!(c
-            .check_permission(&"nope.x:write".parse().unwrap())
-            .is_err());
+        assert!(c.check_permission(&"keyward.verify:read".parse().unwrap()).is_ok());
+        assert!(c.check_permission(&"events.alerts:write".parse().unwrap()).is_ok());
+        assert!(c.check_permission(&"events.nope:write".parse().unwrap()).is_err());
+        assert!(c.check_permission(&"nope.x:write".parse().unwrap()).is_err());
         assert!(c.check_permission(&"*:write".parse().unwrap()).is_ok());
     }
 
@@ -383,11 +289,7 @@ mod tests {
         assert!(Catalog::new(vec![s("keyward")], vec![]).is_err());
         assert!(Catalog::new(vec![s("x"), s("x")], vec![]).is_err());
         assert!(Catalog::new(vec![s("x")], vec![role("r", "", &["y.a:read"], false)]).is_err());
-        assert!(Catalog::new(
-            vec![s("x")],
-            vec![role("global_admin", "", &["x.a:read"], false)]
-        )
-        .is_err());
+        assert!(Catalog::new(vec![s("x")], vec![role("global_admin", "", &["x.a:read"], false)]).is_err());
         assert!(Catalog::new(vec![s("x")], vec![role("r", "", &["x.a:read"], false)]).is_ok());
     }
 
@@ -406,12 +308,7 @@ mod tests {
         let grants = c.expand_roles(&roles);
         assert_eq!(grants.len(), 1);
         assert!(grants[0].allows(&"accounts.config:read".parse().unwrap(), Some("123")));
-        assert!(c
-            .parse_roles(vec![RoleInput {
-                role: "nope".into(),
-                targets: None
-            }])
-            .is_err());
+        assert!(c.parse_roles(vec![RoleInput { role: "nope".into(), targets: None }]).is_err());
     }
 
     #[test]
@@ -420,10 +317,7 @@ mod tests {
         let err = c
             .parse_grants(
                 "grants",
-                vec![
-                    GrantInput::Bare("events.alerts:read".into()),
-                    GrantInput::Bare("zz.y:read".into()),
-                ],
+                vec![GrantInput::Bare("events.alerts:read".into()), GrantInput::Bare("zz.y:read".into())],
             )
             .unwrap_err();
         assert_eq!(err.field, "grants[1].permission");

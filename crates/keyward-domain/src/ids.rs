@@ -11,9 +11,7 @@ pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 
 /// `len` uniformly random base62 characters.
 pub fn random_base62(rng: &mut dyn RngCore, len: usize) -> String {
-    (0..len)
-        .map(|_| BASE62[rng.gen_range(0..62)] as char)
-        .collect()
+    (0..len).map(|_| BASE62[rng.gen_range(0..62)] as char).collect()
 }
 
 pub fn is_base62(s: &str) -> bool {

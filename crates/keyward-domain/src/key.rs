@@ -19,22 +19,14 @@ pub struct Privileges {
 
 impl Privileges {
     /// `inherit` excludes roles and grants of its own.
-    pub fn new(
-        roles: Vec<RoleAssignment>,
-        grants: Vec<Grant>,
-        inherit: bool,
-    ) -> Result<Self, ValidationError> {
+    pub fn new(roles: Vec<RoleAssignment>, grants: Vec<Grant>, inherit: bool) -> Result<Self, ValidationError> {
         if inherit && (!roles.is_empty() || !grants.is_empty()) {
             return Err(ValidationError::new(
                 "inherit",
                 "a key with `inherit: true` has exactly its owner's privileges: give no roles or grants with it",
             ));
         }
-        Ok(Privileges {
-            roles,
-            grants,
-            inherit,
-        })
+        Ok(Privileges { roles, grants, inherit })
     }
 
     /// The grants these privileges stand for by themselves (roles expanded), before the owner's
@@ -131,6 +123,8 @@ pub struct ApiKey {
     pub previous_secret: Option<PreviousSecret>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
+    /// How many times the key was verified successfully (from the usage stream, coalesced).
+    pub use_count: u64,
     /// Bumped by every update; storage refuses an update made from a stale read, so two
     /// concurrent changes (a refresh racing a patch) never silently lose one of them.
     pub version: i64,
@@ -157,9 +151,7 @@ impl ApiKey {
     /// Does `hash` match the current secret, or the previous one within its grace period?
     pub fn secret_matches(&self, hash: &SecretHash, now: DateTime<Utc>) -> bool {
         let current = self.secret_hash.ct_eq(hash);
-        let previous = self
-            .previous_secret
-            .is_some_and(|p| p.valid_until > now && p.hash.ct_eq(hash));
+        let previous = self.previous_secret.is_some_and(|p| p.valid_until > now && p.hash.ct_eq(hash));
         current | previous
     }
 }
@@ -197,9 +189,7 @@ impl ExpiryInput {
         never_expires: Option<bool>,
     ) -> Result<Option<ExpiryInput>, ValidationError> {
         let never = never_expires == Some(true);
-        let given = usize::from(expires_at.is_some())
-            + usize::from(lifetime_days.is_some())
-            + usize::from(never);
+        let given = usize::from(expires_at.is_some()) + usize::from(lifetime_days.is_some()) + usize::from(never);
         if given > 1 {
             return Err(ValidationError::new(
                 "expires_at",
@@ -224,19 +214,13 @@ impl ExpiryInput {
                 if rules.allow_never_expire && max.is_none() {
                     Ok((None, None))
                 } else {
-                    Err(ValidationError::new(
-                        "never_expires",
-                        "keys that never expire are not allowed here",
-                    ))
+                    Err(ValidationError::new("never_expires", "keys that never expire are not allowed here"))
                 }
             }
             ExpiryInput::LifetimeDays(days) => {
                 let limit = max.unwrap_or(36_500);
                 if days < 1 || days > i64::from(limit) {
-                    return Err(ValidationError::new(
-                        "lifetime_days",
-                        format!("must be between 1 and {limit} days"),
-                    ));
+                    return Err(ValidationError::new("lifetime_days", format!("must be between 1 and {limit} days")));
                 }
                 Ok((Some(now + Duration::days(days)), Some(days as u32)))
             }
@@ -265,16 +249,10 @@ pub fn validate_name(name: &str) -> Result<(), ValidationError> {
         return Err(ValidationError::new("name", "must not be empty"));
     }
     if len > 255 {
-        return Err(ValidationError::new(
-            "name",
-            format!("must be at most 255 characters, got {len}"),
-        ));
+        return Err(ValidationError::new("name", format!("must be at most 255 characters, got {len}")));
     }
     if name.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            "name",
-            "must not contain control characters",
-        ));
+        return Err(ValidationError::new("name", "must not contain control characters"));
     }
     Ok(())
 }
@@ -283,10 +261,7 @@ pub fn validate_name(name: &str) -> Result<(), ValidationError> {
 pub fn validate_description(description: &str) -> Result<(), ValidationError> {
     let len = description.chars().count();
     if len > 1024 {
-        return Err(ValidationError::new(
-            "description",
-            format!("must be at most 1024 characters, got {len}"),
-        ));
+        return Err(ValidationError::new("description", format!("must be at most 1024 characters, got {len}")));
     }
     Ok(())
 }
@@ -310,11 +285,7 @@ mod tests {
     use super::*;
 
     fn rules() -> ExpiryRules {
-        ExpiryRules {
-            default_lifetime_days: 180,
-            max_lifetime_days: None,
-            allow_never_expire: true,
-        }
+        ExpiryRules { default_lifetime_days: 180, max_lifetime_days: None, allow_never_expire: true }
     }
 
     #[test]
@@ -322,37 +293,19 @@ mod tests {
         let now = Utc::now();
         assert!(ExpiryInput::from_fields(Some(now), Some(3), None).is_err());
         assert!(ExpiryInput::from_fields(None, Some(3), Some(true)).is_err());
-        assert_eq!(
-            ExpiryInput::from_fields(None, Some(3), Some(false)).unwrap(),
-            Some(ExpiryInput::LifetimeDays(3))
-        );
+        assert_eq!(ExpiryInput::from_fields(None, Some(3), Some(false)).unwrap(), Some(ExpiryInput::LifetimeDays(3)));
         assert_eq!(ExpiryInput::from_fields(None, None, None).unwrap(), None);
-        let (at, days) = ExpiryInput::LifetimeDays(30)
-            .resolve(now, &rules())
-            .unwrap();
+        let (at, days) = ExpiryInput::LifetimeDays(30).resolve(now, &rules()).unwrap();
         assert_eq!((at, days), (Some(now + Duration::days(30)), Some(30)));
-        let (_, days) = ExpiryInput::At(now + Duration::hours(25))
-            .resolve(now, &rules())
-            .unwrap();
+        let (_, days) = ExpiryInput::At(now + Duration::hours(25)).resolve(now, &rules()).unwrap();
         assert_eq!(days, Some(2));
-        assert!(ExpiryInput::At(now - Duration::seconds(1))
-            .resolve(now, &rules())
-            .is_err());
+        assert!(ExpiryInput::At(now - Duration::seconds(1)).resolve(now, &rules()).is_err());
         assert!(ExpiryInput::LifetimeDays(0).resolve(now, &rules()).is_err());
-        assert_eq!(
-            ExpiryInput::Never.resolve(now, &rules()).unwrap(),
-            (None, None)
-        );
-        let strict = ExpiryRules {
-            max_lifetime_days: Some(90),
-            allow_never_expire: false,
-            ..rules()
-        };
+        assert_eq!(ExpiryInput::Never.resolve(now, &rules()).unwrap(), (None, None));
+        let strict = ExpiryRules { max_lifetime_days: Some(90), allow_never_expire: false, ..rules() };
         assert!(ExpiryInput::Never.resolve(now, &strict).is_err());
         assert!(ExpiryInput::LifetimeDays(91).resolve(now, &strict).is_err());
-        assert!(ExpiryInput::At(now + Duration::days(91))
-            .resolve(now, &strict)
-            .is_err());
+        assert!(ExpiryInput::At(now + Duration::days(91)).resolve(now, &strict).is_err());
     }
 
     #[test]
@@ -372,10 +325,7 @@ mod tests {
     #[test]
     fn remaining_days_rounds_up_and_floors_at_zero() {
         assert_eq!(days_rounded_up(Duration::days(30)), 30);
-        assert_eq!(
-            days_rounded_up(Duration::days(30) - Duration::seconds(1)),
-            30
-        );
+        assert_eq!(days_rounded_up(Duration::days(30) - Duration::seconds(1)), 30);
         assert_eq!(days_rounded_up(Duration::seconds(1)), 1);
         assert_eq!(days_rounded_up(Duration::seconds(-5)), 0);
     }

@@ -11,20 +11,14 @@ use std::net::IpAddr;
 /// Parses and normalizes a list of networks, at most `max` of them, without duplicates.
 pub fn parse_networks(input: &[String], max: usize) -> Result<Vec<IpNet>, ValidationError> {
     if input.len() > max {
-        return Err(ValidationError::new(
-            "networks",
-            format!("at most {max} networks, got {}", input.len()),
-        ));
+        return Err(ValidationError::new("networks", format!("at most {max} networks, got {}", input.len())));
     }
     let mut out: Vec<IpNet> = Vec::with_capacity(input.len());
     for (i, raw) in input.iter().enumerate() {
         let field = format!("networks[{i}]");
         let net = parse_network(raw.trim()).map_err(|m| ValidationError::new(&field, m))?;
         if out.contains(&net) {
-            return Err(ValidationError::new(
-                field,
-                format!("{net} is listed twice"),
-            ));
+            return Err(ValidationError::new(field, format!("{net} is listed twice")));
         }
         out.push(net);
     }
@@ -35,14 +29,11 @@ fn parse_network(raw: &str) -> Result<IpNet, String> {
     if let Ok(addr) = raw.parse::<IpAddr>() {
         return Ok(IpNet::from(addr));
     }
-    let net: IpNet = raw.parse().map_err(|_| {
-        format!("{raw:?} is not an IPv4 or IPv6 address or CIDR (e.g. 192.0.2.0/24, 2001:db8::/32)")
-    })?;
+    let net: IpNet = raw
+        .parse()
+        .map_err(|_| format!("{raw:?} is not an IPv4 or IPv6 address or CIDR (e.g. 192.0.2.0/24, 2001:db8::/32)"))?;
     if net.trunc() != net {
-        return Err(format!(
-            "{raw} has host bits set; did you mean {}?",
-            net.trunc()
-        ));
+        return Err(format!("{raw} has host bits set; did you mean {}?", net.trunc()));
     }
     Ok(net)
 }
@@ -79,15 +70,7 @@ mod tests {
     fn normalizes_addresses_and_cidrs() {
         let n = nets(&["192.0.2.7", "2001:db8::1", "10.0.0.0/8", "2001:db8::/32"]).unwrap();
         let shown: Vec<String> = n.iter().map(|n| n.to_string()).collect();
-        assert_eq!(
-            shown,
-            [
-                "192.0.2.7/32",
-                "2001:db8::1/128",
-                "10.0.0.0/8",
-                "2001:db8::/32"
-            ]
-        );
+        assert_eq!(shown, ["192.0.2.7/32", "2001:db8::1/128", "10.0.0.0/8", "2001:db8::/32"]);
     }
 
     #[test]
@@ -99,10 +82,7 @@ mod tests {
         assert!(nets(&["10.0.0.0/33"]).is_err());
         assert!(nets(&["1.1.1.1", "1.1.1.1/32"]).is_err());
         let eleven: Vec<String> = (0..11).map(|i| format!("10.0.0.{i}")).collect();
-        assert!(parse_networks(&eleven, 10)
-            .unwrap_err()
-            .message
-            .contains("at most 10"));
+        assert!(parse_networks(&eleven, 10).unwrap_err().message.contains("at most 10"));
     }
 
     #[test]

@@ -34,10 +34,7 @@ impl Access {
 
     /// The access an HTTP method needs: `GET`, `HEAD`, `OPTIONS` read; everything else writes.
     pub fn for_method(method: &str) -> Access {
-        if ["GET", "HEAD", "OPTIONS"]
-            .iter()
-            .any(|m| m.eq_ignore_ascii_case(method))
-        {
+        if ["GET", "HEAD", "OPTIONS"].iter().any(|m| m.eq_ignore_ascii_case(method)) {
             Access::Read
         } else {
             Access::Write
@@ -93,8 +90,7 @@ impl fmt::Display for Pattern {
 /// Scope and resource names: 1–64 of `[a-z0-9_-]`, starting with a letter or digit.
 pub fn is_valid_name(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         && s.as_bytes()[0].is_ascii_alphanumeric()
 }
 
@@ -109,9 +105,7 @@ pub struct Permission {
 impl Permission {
     /// Is every request `other` allows also allowed by `self`?
     pub fn covers(&self, other: &Permission) -> bool {
-        self.access >= other.access
-            && self.scope.matches(&other.scope)
-            && self.resource.matches(&other.resource)
+        self.access >= other.access && self.scope.matches(&other.scope) && self.resource.matches(&other.resource)
     }
 
     /// The permission both allow, if any.
@@ -125,11 +119,7 @@ impl Permission {
 
     /// `scope.resource:access` for a concrete pair.
     pub fn new(scope: &str, resource: &str, access: Access) -> Self {
-        Permission {
-            scope: Pattern::Name(scope.into()),
-            resource: Pattern::Name(resource.into()),
-            access,
-        }
+        Permission { scope: Pattern::Name(scope.into()), resource: Pattern::Name(resource.into()), access }
     }
 }
 
@@ -145,19 +135,12 @@ impl fmt::Display for Permission {
 impl FromStr for Permission {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let grammar = || {
-            format!("{s:?} is not a permission: expected <scope>.<resource>:<read|write>, e.g. events.alerts:read")
-        };
+        let grammar =
+            || format!("{s:?} is not a permission: expected <scope>.<resource>:<read|write>, e.g. events.alerts:read");
         let (path, access) = s.rsplit_once(':').ok_or_else(grammar)?;
-        let access: Access = access
-            .parse()
-            .map_err(|e: String| format!("{}: {e}", grammar()))?;
+        let access: Access = access.parse().map_err(|e: String| format!("{}: {e}", grammar()))?;
         if path == "*" {
-            return Ok(Permission {
-                scope: Pattern::Any,
-                resource: Pattern::Any,
-                access,
-            });
+            return Ok(Permission { scope: Pattern::Any, resource: Pattern::Any, access });
         }
         let (scope, resource) = path.split_once('.').ok_or_else(grammar)?;
         if !is_valid_name(scope) {
@@ -168,11 +151,7 @@ impl FromStr for Permission {
             r if is_valid_name(r) => Pattern::Name(r.into()),
             _ => return Err(grammar()),
         };
-        Ok(Permission {
-            scope: Pattern::Name(scope.into()),
-            resource,
-            access,
-        })
+        Ok(Permission { scope: Pattern::Name(scope.into()), resource, access })
     }
 }
 
@@ -212,10 +191,7 @@ impl Targets {
             return Ok(Targets::All);
         }
         if list.len() > 100 {
-            return Err(ValidationError::new(
-                "targets",
-                "at most 100 targets per grant",
-            ));
+            return Err(ValidationError::new("targets", "at most 100 targets per grant"));
         }
         for t in &list {
             if t.is_empty() || t.len() > 255 || t.chars().any(char::is_control) {
@@ -262,10 +238,7 @@ pub struct Grant {
 
 impl Grant {
     pub fn all_targets(permission: Permission) -> Self {
-        Grant {
-            permission,
-            targets: Targets::All,
-        }
+        Grant { permission, targets: Targets::All }
     }
 
     /// Does this grant allow `permission` on `target`? A grant limited to targets allows a check
@@ -295,16 +268,10 @@ pub fn allows(grants: &[Grant], permission: &Permission, target: Option<&str>) -
 /// Is `wanted` within what `ceiling` allows? Each of its targets must be covered by some grant of
 /// the ceiling whose permission covers it; a grant for all targets needs a ceiling grant for all.
 pub fn covered_by(wanted: &Grant, ceiling: &[Grant]) -> bool {
-    let covering = || {
-        ceiling
-            .iter()
-            .filter(|c| c.permission.covers(&wanted.permission))
-    };
+    let covering = || ceiling.iter().filter(|c| c.permission.covers(&wanted.permission));
     match &wanted.targets {
         Targets::All => covering().any(|c| c.targets == Targets::All),
-        Targets::Only(set) => set
-            .iter()
-            .all(|t| covering().any(|c| c.targets.contains(t))),
+        Targets::Only(set) => set.iter().all(|t| covering().any(|c| c.targets.contains(t))),
     }
 }
 
@@ -324,10 +291,7 @@ pub fn intersect_all(a: &[Grant], b: &[Grant]) -> Vec<Grant> {
         .enumerate()
         .filter(|(i, g)| {
             !all.iter().enumerate().any(|(j, h)| {
-                *i != j
-                    && h != *g
-                    && h.permission.covers(&g.permission)
-                    && targets_within(&g.targets, &h.targets)
+                *i != j && h != *g && h.permission.covers(&g.permission) && targets_within(&g.targets, &h.targets)
             })
         })
         .map(|(_, g)| g.clone())
@@ -353,21 +317,12 @@ mod tests {
 
     fn g(s: &str, targets: &[&str]) -> Grant {
         let list = targets.iter().map(|t| t.to_string()).collect();
-        Grant {
-            permission: p(s),
-            targets: Targets::from_list(Some(list)).unwrap(),
-        }
+        Grant { permission: p(s), targets: Targets::from_list(Some(list)).unwrap() }
     }
 
     #[test]
     fn grammar_round_trips() {
-        for s in [
-            "events.alerts:write",
-            "clients.devices:read",
-            "policies.*:read",
-            "*:read",
-            "a-b.c_d:write",
-        ] {
+        for s in ["events.alerts:write", "clients.devices:read", "policies.*:read", "*:read", "a-b.c_d:write"] {
             assert_eq!(p(s).to_string(), s);
         }
         for bad in [
@@ -409,50 +364,23 @@ mod tests {
 
     #[test]
     fn coverage_per_target() {
-        let ceiling = vec![
-            g("accounts.*:read", &["a"]),
-            g("accounts.config:write", &["b"]),
-        ];
-        assert!(covered_by(
-            &g("accounts.config:read", &["a", "b"]),
-            &ceiling
-        ));
-        assert!(!covered_by(
-            &g("accounts.config:read", &["a", "c"]),
-            &ceiling
-        ));
+        let ceiling = vec![g("accounts.*:read", &["a"]), g("accounts.config:write", &["b"])];
+        assert!(covered_by(&g("accounts.config:read", &["a", "b"]), &ceiling));
+        assert!(!covered_by(&g("accounts.config:read", &["a", "c"]), &ceiling));
         assert!(!covered_by(&g("accounts.config:read", &[]), &ceiling));
         assert!(!covered_by(&g("accounts.findings:write", &["a"]), &ceiling));
-        assert!(covered_by(
-            &g("events.alerts:read", &[]),
-            &[g("*:write", &[])]
-        ));
+        assert!(covered_by(&g("events.alerts:read", &[]), &[g("*:write", &[])]));
     }
 
     #[test]
     fn intersection_is_what_both_allow() {
-        let key = vec![
-            g("events.*:write", &[]),
-            g("accounts.config:read", &["a", "b"]),
-        ];
-        let owner = vec![
-            g("events.alerts:read", &[]),
-            g("accounts.*:read", &["b", "c"]),
-        ];
+        let key = vec![g("events.*:write", &[]), g("accounts.config:read", &["a", "b"])];
+        let owner = vec![g("events.alerts:read", &[]), g("accounts.*:read", &["b", "c"])];
         let both = intersect_all(&key, &owner);
-        assert_eq!(
-            both,
-            vec![
-                g("accounts.config:read", &["b"]),
-                g("events.alerts:read", &[])
-            ]
-        );
+        assert_eq!(both, vec![g("accounts.config:read", &["b"]), g("events.alerts:read", &[])]);
         assert!(intersect_all(&key, &[]).is_empty());
         // Redundant grants are folded away.
-        let folded = intersect_all(
-            &[g("*:write", &[])],
-            &[g("events.alerts:read", &[]), g("events.*:read", &[])],
-        );
+        let folded = intersect_all(&[g("*:write", &[])], &[g("events.alerts:read", &[]), g("events.*:read", &[])]);
         assert_eq!(folded, vec![g("events.*:read", &[])]);
     }
 

@@ -48,14 +48,10 @@ pub enum Actor {
 impl Principal {
     pub fn actor(&self) -> Actor {
         match &self.credential {
-            Credential::Session => Actor::Admin {
-                id: self.admin.id.clone(),
-                email: self.admin.email.clone(),
-            },
-            Credential::ApiKey { key_id, .. } => Actor::Key {
-                id: key_id.clone(),
-                owner_email: self.admin.email.clone(),
-            },
+            Credential::Session => Actor::Admin { id: self.admin.id.clone(), email: self.admin.email.clone() },
+            Credential::ApiKey { key_id, .. } => {
+                Actor::Key { id: key_id.clone(), owner_email: self.admin.email.clone() }
+            }
         }
     }
 
@@ -138,21 +134,10 @@ impl KeyAccess {
 /// Rules 1–3: superadmins see everything but never hold a usable secret (by default); admins
 /// see only their own keys and need `can_manage_keys`; a key acting for its owner also needs
 /// `keyward.keys:read` or `:write` itself.
-pub fn authorize_keys(
-    p: &Principal,
-    action: KeyAction,
-    settings: PolicySettings,
-) -> Result<KeyAccess, Denied> {
-    let access = if action == KeyAction::Read {
-        Access::Read
-    } else {
-        Access::Write
-    };
+pub fn authorize_keys(p: &Principal, action: KeyAction, settings: PolicySettings) -> Result<KeyAccess, Denied> {
+    let access = if action == KeyAction::Read { Access::Read } else { Access::Write };
     if !p.key_holds("keys", access) {
-        return Err(Denied(format!(
-            "this API key lacks the permission keyward.keys:{}",
-            access.as_str()
-        )));
+        return Err(Denied(format!("this API key lacks the permission keyward.keys:{}", access.as_str())));
     }
     let visibility = if p.is_superadmin() {
         match action {
@@ -167,17 +152,11 @@ pub fn authorize_keys(
         }
     } else {
         if !p.admin.can_manage_keys {
-            return Err(Denied(
-                "this administrator does not have the API keys permission (can_manage_keys)".into(),
-            ));
+            return Err(Denied("this administrator does not have the API keys permission (can_manage_keys)".into()));
         }
         Visibility::OwnedBy(p.admin.id.clone())
     };
-    Ok(KeyAccess {
-        visibility,
-        acting: p.admin.clone(),
-        actor: p.actor(),
-    })
+    Ok(KeyAccess { visibility, acting: p.admin.clone(), actor: p.actor() })
 }
 
 /// Proof that the caller may manage administrators.
@@ -197,26 +176,18 @@ impl AdminManagement {
     /// The command line working directly on the database is trusted like a superadmin: whoever
     /// can read the database file already holds everything.
     pub fn local_operator() -> Self {
-        AdminManagement {
-            actor: Actor::System,
-            acting_id: AdminId::from_string(""),
-        }
+        AdminManagement { actor: Actor::System, acting_id: AdminId::from_string("") }
     }
 }
 
 /// Only a superadmin, logged in (not through an API key), manages administrators.
 pub fn authorize_admin_management(p: &Principal) -> Result<AdminManagement, Denied> {
     match (&p.credential, p.is_superadmin()) {
-        (Credential::Session, true) => Ok(AdminManagement {
-            actor: p.actor(),
-            acting_id: p.admin.id.clone(),
-        }),
-        (Credential::Session, false) => {
-            Err(Denied("only a superadmin manages administrators".into()))
+        (Credential::Session, true) => Ok(AdminManagement { actor: p.actor(), acting_id: p.admin.id.clone() }),
+        (Credential::Session, false) => Err(Denied("only a superadmin manages administrators".into())),
+        (Credential::ApiKey { .. }, _) => {
+            Err(Denied("administrators are managed by a logged-in superadmin, not by API keys".into()))
         }
-        (Credential::ApiKey { .. }, _) => Err(Denied(
-            "administrators are managed by a logged-in superadmin, not by API keys".into(),
-        )),
     }
 }
 
@@ -231,25 +202,15 @@ pub struct LogAccess {
 /// with `keyward.logs:read` what its owner sees.
 pub fn authorize_logs(p: &Principal) -> Result<LogAccess, Denied> {
     if !p.key_holds("logs", Access::Read) {
-        return Err(Denied(
-            "this API key lacks the permission keyward.logs:read".into(),
-        ));
+        return Err(Denied("this API key lacks the permission keyward.logs:read".into()));
     }
-    let visibility = if p.is_superadmin() {
-        Visibility::All
-    } else {
-        Visibility::OwnedBy(p.admin.id.clone())
-    };
+    let visibility = if p.is_superadmin() { Visibility::All } else { Visibility::OwnedBy(p.admin.id.clone()) };
     Ok(LogAccess { visibility })
 }
 
 /// Rule 4 at the moment privileges are given: every grant (roles expanded) must be covered by
 /// the owner's permissions. `inherit` is always within them by definition.
-pub fn check_no_escalation(
-    owner: &Admin,
-    privileges: &Privileges,
-    catalog: &Catalog,
-) -> Result<(), ValidationError> {
+pub fn check_no_escalation(owner: &Admin, privileges: &Privileges, catalog: &Catalog) -> Result<(), ValidationError> {
     let Some(grants) = privileges.own_grants(catalog) else {
         return Ok(());
     };
@@ -282,10 +243,7 @@ mod tests {
             name: "A".into(),
             role,
             can_manage_keys,
-            permissions: perms
-                .iter()
-                .map(|p| Grant::all_targets(p.parse().unwrap()))
-                .collect(),
+            permissions: perms.iter().map(|p| Grant::all_targets(p.parse().unwrap())).collect(),
             disabled: false,
             created_at: Utc::now(),
             updated_at: Utc::now(),
@@ -294,30 +252,17 @@ mod tests {
     }
 
     fn session(a: Admin) -> Principal {
-        Principal {
-            admin: a,
-            credential: Credential::Session,
-        }
+        Principal { admin: a, credential: Credential::Session }
     }
 
     #[test]
     fn superadmin_sees_all_but_cannot_issue_by_default() {
         let p = session(admin(AdminRole::Superadmin, true, &["*:write"]));
         let s = PolicySettings::default();
-        assert_eq!(
-            authorize_keys(&p, KeyAction::Read, s).unwrap().visibility(),
-            &Visibility::All
-        );
-        assert_eq!(
-            authorize_keys(&p, KeyAction::Manage, s)
-                .unwrap()
-                .visibility(),
-            &Visibility::All
-        );
+        assert_eq!(authorize_keys(&p, KeyAction::Read, s).unwrap().visibility(), &Visibility::All);
+        assert_eq!(authorize_keys(&p, KeyAction::Manage, s).unwrap().visibility(), &Visibility::All);
         assert!(authorize_keys(&p, KeyAction::Issue, s).is_err());
-        let allowed = PolicySettings {
-            superadmin_can_issue_keys: true,
-        };
+        let allowed = PolicySettings { superadmin_can_issue_keys: true };
         assert!(authorize_keys(&p, KeyAction::Issue, allowed).is_ok());
         assert!(authorize_admin_management(&p).is_ok());
         assert_eq!(authorize_logs(&p).unwrap().visibility, Visibility::All);
@@ -331,10 +276,7 @@ mod tests {
         let access = authorize_keys(&p, KeyAction::Issue, PolicySettings::default()).unwrap();
         assert_eq!(access.visibility(), &Visibility::OwnedBy(id.clone()));
         assert!(authorize_admin_management(&p).is_err());
-        assert_eq!(
-            authorize_logs(&p).unwrap().visibility,
-            Visibility::OwnedBy(id)
-        );
+        assert_eq!(authorize_logs(&p).unwrap().visibility, Visibility::OwnedBy(id));
         let without = session(admin(AdminRole::Admin, false, &[]));
         for action in [KeyAction::Read, KeyAction::Manage, KeyAction::Issue] {
             assert!(authorize_keys(&without, action, PolicySettings::default()).is_err());
@@ -348,10 +290,7 @@ mod tests {
             admin: owner.clone(),
             credential: Credential::ApiKey {
                 key_id: KeyId::from_string("k"),
-                grants: perms
-                    .iter()
-                    .map(|p| Grant::all_targets(p.parse().unwrap()))
-                    .collect(),
+                grants: perms.iter().map(|p| Grant::all_targets(p.parse().unwrap())).collect(),
             },
         };
         let s = PolicySettings::default();
@@ -367,20 +306,12 @@ mod tests {
     #[test]
     fn no_escalation_beyond_the_owner() {
         let catalog = Catalog::example();
-        let owner = admin(
-            AdminRole::Admin,
-            true,
-            &["events.*:write", "accounts.config:read"],
-        );
+        let owner = admin(AdminRole::Admin, true, &["events.*:write", "accounts.config:read"]);
         let grant = |p: &str| Grant::all_targets(p.parse().unwrap());
         let ok = Privileges::new(vec![], vec![grant("events.alerts:read")], false).unwrap();
         assert!(check_no_escalation(&owner, &ok, &catalog).is_ok());
-        let too_much = Privileges::new(
-            vec![],
-            vec![grant("events.alerts:read"), grant("policies.rules:read")],
-            false,
-        )
-        .unwrap();
+        let too_much =
+            Privileges::new(vec![], vec![grant("events.alerts:read"), grant("policies.rules:read")], false).unwrap();
         let err = check_no_escalation(&owner, &too_much, &catalog).unwrap_err();
         assert!(err.message.contains("policies.rules:read"));
         let roles = catalog
@@ -390,10 +321,7 @@ mod tests {
             }])
             .unwrap();
         let via_role = Privileges::new(roles, vec![], false).unwrap();
-        assert!(
-            check_no_escalation(&owner, &via_role, &catalog).is_err(),
-            "accounts.findings is not the owner's"
-        );
+        assert!(check_no_escalation(&owner, &via_role, &catalog).is_err(), "accounts.findings is not the owner's");
         let inherit = Privileges::new(vec![], vec![], true).unwrap();
         assert!(check_no_escalation(&owner, &inherit, &catalog).is_ok());
         assert!(Privileges::new(vec![], vec![grant("events.alerts:read")], true).is_err());

@@ -26,16 +26,11 @@ const MAX_PRESENTED_LEN: usize = 512;
 
 /// A key prefix: 1–10 of `[a-z0-9]`.
 pub fn validate_prefix(prefix: &str) -> Result<(), String> {
-    let ok = (1..=10).contains(&prefix.len())
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok = (1..=10).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "key prefix {prefix:?} must be 1 to 10 characters of [a-z0-9]"
-        ))
+        Err(format!("key prefix {prefix:?} must be 1 to 10 characters of [a-z0-9]"))
     }
 }
 
@@ -64,9 +59,7 @@ impl Pepper {
 
     /// A hasher keyed once; cloning it is cheaper than re-keying HMAC for every request.
     pub fn hasher(&self) -> SecretHasher {
-        SecretHasher(
-            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts keys of any length"),
-        )
+        SecretHasher(Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts keys of any length"))
     }
 }
 
@@ -185,11 +178,7 @@ pub fn parse_presented(input: &str) -> Result<PresentedKey<'_>, MalformedKey> {
     }
     if let Some((id, secret)) = input.split_once(':') {
         let key = parse_secret(secret)?;
-        return if key.key_id == id {
-            Ok(key)
-        } else {
-            Err(MalformedKey::IdMismatch)
-        };
+        return if key.key_id == id { Ok(key) } else { Err(MalformedKey::IdMismatch) };
     }
     parse_secret(input)
 }
@@ -250,10 +239,7 @@ mod tests {
             let mut bytes = s.as_bytes().to_vec();
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
             let altered = String::from_utf8(bytes).unwrap();
-            assert!(
-                parse_presented(&altered).is_err(),
-                "change at {i} not caught"
-            );
+            assert!(parse_presented(&altered).is_err(), "change at {i} not caught");
         }
     }
 
@@ -263,26 +249,11 @@ mod tests {
         let id = KeyId::generate(&mut rng);
         let secret = generate_secret(&mut rng, "kw", &id);
         let s = secret.expose();
-        assert_eq!(
-            parse_presented(&s[..s.len() - 1]),
-            Err(MalformedKey::Checksum)
-        );
-        for bad in [
-            "",
-            "kw",
-            "kw_",
-            "kw_abc",
-            "KW_abc_def",
-            "kw__x",
-            "kw_a_short",
-            &"x".repeat(600),
-        ] {
+        assert_eq!(parse_presented(&s[..s.len() - 1]), Err(MalformedKey::Checksum));
+        for bad in ["", "kw", "kw_", "kw_abc", "KW_abc_def", "kw__x", "kw_a_short", &"x".repeat(600)] {
             assert!(parse_presented(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(
-            parse_presented(&format!("other:{s}")),
-            Err(MalformedKey::IdMismatch)
-        );
+        assert_eq!(parse_presented(&format!("other:{s}")), Err(MalformedKey::IdMismatch));
     }
 
     #[test]

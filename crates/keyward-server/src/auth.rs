@@ -51,35 +51,29 @@ pub fn authorization(headers: &HeaderMap) -> Result<Option<HeaderCredential<'_>>
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("the Authorization header is not printable ASCII"))?
-        .trim();
+    let value =
+        value.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not printable ASCII"))?.trim();
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
     if rest.is_empty() {
-        return Err(ApiError::unauthorized(
-            "the Authorization header has no credential after its scheme",
-        ));
+        return Err(ApiError::unauthorized("the Authorization header has no credential after its scheme"));
     }
     if scheme.eq_ignore_ascii_case("bearer") {
         Ok(Some(HeaderCredential::Bearer(rest)))
     } else if scheme.eq_ignore_ascii_case("basic") {
         decode_basic(rest)
             .map(|pair| Some(HeaderCredential::Basic(pair)))
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Basic credential is not base64 of `id:secret`")
-            })
+            .ok_or_else(|| ApiError::unauthorized("the Basic credential is not base64 of `id:secret`"))
     } else {
-        Err(ApiError::unauthorized("use `Authorization: Bearer <token or key>` or `Authorization: Basic base64(id:secret)`"))
+        Err(ApiError::unauthorized(
+            "use `Authorization: Bearer <token or key>` or `Authorization: Basic base64(id:secret)`",
+        ))
     }
 }
 
 /// `base64(id:secret)` → `id:secret`, when it is UTF-8 with a colon.
 pub fn decode_basic(encoded: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
     let pair = String::from_utf8(bytes).ok()?;
     pair.contains(':').then_some(pair)
 }
@@ -119,12 +113,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The two `Set-Cookie` values of a login: the `HttpOnly` session and the readable CSRF token.
-pub fn login_cookies(
-    session: &str,
-    csrf: &str,
-    max_age_secs: i64,
-    secure: bool,
-) -> [HeaderValue; 2] {
+pub fn login_cookies(session: &str, csrf: &str, max_age_secs: i64, secure: bool) -> [HeaderValue; 2] {
     let secure = if secure { "; Secure" } else { "" };
     let max_age = max_age_secs.max(0);
     [
@@ -137,12 +126,8 @@ pub fn login_cookies(
 pub fn logout_cookies(secure: bool) -> [HeaderValue; 2] {
     let secure = if secure { "; Secure" } else { "" };
     [
-        set_cookie(format!(
-            "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}"
-        )),
-        set_cookie(format!(
-            "{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"
-        )),
+        set_cookie(format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}")),
+        set_cookie(format!("{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}")),
     ]
 }
 
@@ -166,21 +151,12 @@ mod tests {
     #[test]
     fn authorization_schemes() {
         let h = with(header::AUTHORIZATION, "Bearer abc");
-        assert_eq!(
-            authorization(&h).unwrap(),
-            Some(HeaderCredential::Bearer("abc"))
-        );
+        assert_eq!(authorization(&h).unwrap(), Some(HeaderCredential::Bearer("abc")));
         let h = with(header::AUTHORIZATION, "bearer   abc ");
-        assert_eq!(
-            authorization(&h).unwrap(),
-            Some(HeaderCredential::Bearer("abc"))
-        );
+        assert_eq!(authorization(&h).unwrap(), Some(HeaderCredential::Bearer("abc")));
         let encoded = base64::engine::general_purpose::STANDARD.encode("id:kw_id_secret");
         let h = with(header::AUTHORIZATION, &format!("Basic {encoded}"));
-        assert_eq!(
-            authorization(&h).unwrap(),
-            Some(HeaderCredential::Basic("id:kw_id_secret".into()))
-        );
+        assert_eq!(authorization(&h).unwrap(), Some(HeaderCredential::Basic("id:kw_id_secret".into())));
         assert!(authorization(&with(header::AUTHORIZATION, "Basic !!!")).is_err());
         assert!(authorization(&with(header::AUTHORIZATION, "Digest x")).is_err());
         assert!(authorization(&with(header::AUTHORIZATION, "Bearer")).is_err());
@@ -189,30 +165,15 @@ mod tests {
 
     #[test]
     fn cookies_and_csrf() {
-        let h = with(
-            header::COOKIE,
-            "a=1; keyward_session=session.xyz; keyward_csrf=c",
-        );
+        let h = with(header::COOKIE, "a=1; keyward_session=session.xyz; keyward_csrf=c");
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("session.xyz"));
         assert_eq!(cookie(&h, "nope"), None);
-        assert!(check_csrf(
-            &with(header::HeaderName::from_static(CSRF_HEADER), "tok"),
-            Some("tok")
-        )
-        .is_ok());
-        assert!(check_csrf(
-            &with(header::HeaderName::from_static(CSRF_HEADER), "bad"),
-            Some("tok")
-        )
-        .is_err());
+        assert!(check_csrf(&with(header::HeaderName::from_static(CSRF_HEADER), "tok"), Some("tok")).is_ok());
+        assert!(check_csrf(&with(header::HeaderName::from_static(CSRF_HEADER), "bad"), Some("tok")).is_err());
         assert!(check_csrf(&HeaderMap::new(), Some("tok")).is_err());
         let [session, csrf] = login_cookies("session.x", "c", 60, true);
         let session = session.to_str().unwrap();
-        assert!(
-            session.contains("HttpOnly")
-                && session.contains("SameSite=Strict")
-                && session.contains("Secure")
-        );
+        assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict") && session.contains("Secure"));
         assert!(!csrf.to_str().unwrap().contains("HttpOnly"));
     }
 }

@@ -17,11 +17,7 @@ use keyward_domain::network::canonical;
 use std::net::{IpAddr, SocketAddr};
 
 /// The client address of a request that arrived from `peer`.
-pub fn client_ip(
-    peer: Option<IpAddr>,
-    headers: &HeaderMap,
-    trusted_proxies: &[IpNet],
-) -> Option<IpAddr> {
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = canonical(peer?);
     if !is_trusted(peer, trusted_proxies) {
         return Some(peer);
@@ -38,18 +34,11 @@ pub fn client_ip(
             }
         }
     }
-    if let Some(ip) = headers
-        .get("x-real-ip")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_entry)
-    {
+    if let Some(ip) = headers.get("x-real-ip").and_then(|v| v.to_str().ok()).and_then(parse_entry) {
         return Some(ip);
     }
-    let left_most = forwarded
-        .iter()
-        .filter_map(|line| line.to_str().ok())
-        .flat_map(|line| line.split(','))
-        .find_map(parse_entry);
+    let left_most =
+        forwarded.iter().filter_map(|line| line.to_str().ok()).flat_map(|line| line.split(',')).find_map(parse_entry);
     Some(left_most.unwrap_or(peer))
 }
 
@@ -60,10 +49,7 @@ fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
 /// `192.0.2.7`, `2001:db8::1`, `192.0.2.7:443` or `[2001:db8::1]:443`.
 fn parse_entry(entry: &str) -> Option<IpAddr> {
     let entry = entry.trim();
-    let ip = entry
-        .parse::<IpAddr>()
-        .ok()
-        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))?;
+    let ip = entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))?;
     Some(canonical(ip))
 }
 
@@ -86,85 +72,46 @@ mod tests {
     }
 
     fn trusted() -> Vec<IpNet> {
-        vec![
-            "127.0.0.1/32".parse().unwrap(),
-            "10.0.0.0/8".parse().unwrap(),
-        ]
+        vec!["127.0.0.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]
     }
 
     #[test]
     fn untrusted_peers_are_the_client_whatever_they_claim() {
         let h = headers(&[("x-forwarded-for", "1.2.3.4"), ("x-real-ip", "5.6.7.8")]);
-        assert_eq!(
-            client_ip(Some(ip("203.0.113.9")), &h, &trusted()),
-            Some(ip("203.0.113.9"))
-        );
+        assert_eq!(client_ip(Some(ip("203.0.113.9")), &h, &trusted()), Some(ip("203.0.113.9")));
         assert_eq!(client_ip(None, &h, &trusted()), None);
     }
 
     #[test]
     fn trusted_proxies_report_the_right_most_untrusted_address() {
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.1.1")]);
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &h, &trusted()),
-            Some(ip("198.51.100.7"))
-        );
-        let lines = headers(&[
-            ("x-forwarded-for", "6.6.6.6"),
-            ("x-forwarded-for", "198.51.100.7, 10.0.0.2"),
-        ]);
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &lines, &trusted()),
-            Some(ip("198.51.100.7"))
-        );
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &h, &trusted()), Some(ip("198.51.100.7")));
+        let lines = headers(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.7, 10.0.0.2")]);
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &lines, &trusted()), Some(ip("198.51.100.7")));
     }
 
     #[test]
     fn garbage_entries_are_ignored_and_ports_stripped() {
-        let h = headers(&[(
-            "x-forwarded-for",
-            "198.51.100.7:5555, not-an-ip, [2001:db8::1]:80",
-        )]);
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &h, &trusted()),
-            Some(ip("2001:db8::1"))
-        );
+        let h = headers(&[("x-forwarded-for", "198.51.100.7:5555, not-an-ip, [2001:db8::1]:80")]);
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &h, &trusted()), Some(ip("2001:db8::1")));
         let h = headers(&[("x-forwarded-for", "198.51.100.7, unknown")]);
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &h, &trusted()),
-            Some(ip("198.51.100.7"))
-        );
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &h, &trusted()), Some(ip("198.51.100.7")));
     }
 
     #[test]
     fn x_real_ip_then_left_most_then_peer() {
         let real = headers(&[("x-real-ip", "198.51.100.8")]);
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &real, &trusted()),
-            Some(ip("198.51.100.8"))
-        );
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &real, &trusted()), Some(ip("198.51.100.8")));
         let all_trusted = headers(&[("x-forwarded-for", "10.0.0.5, 10.0.0.6")]);
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &all_trusted, &trusted()),
-            Some(ip("10.0.0.5"))
-        );
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &HeaderMap::new(), &trusted()),
-            Some(ip("127.0.0.1"))
-        );
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &all_trusted, &trusted()), Some(ip("10.0.0.5")));
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &HeaderMap::new(), &trusted()), Some(ip("127.0.0.1")));
         let bad_real = headers(&[("x-real-ip", "nope")]);
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &bad_real, &trusted()),
-            Some(ip("127.0.0.1"))
-        );
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &bad_real, &trusted()), Some(ip("127.0.0.1")));
     }
 
     #[test]
     fn mapped_ipv6_peers_are_their_ipv4_address() {
         let h = headers(&[("x-forwarded-for", "198.51.100.7")]);
-        assert_eq!(
-            client_ip(Some(ip("::ffff:127.0.0.1")), &h, &trusted()),
-            Some(ip("198.51.100.7"))
-        );
+        assert_eq!(client_ip(Some(ip("::ffff:127.0.0.1")), &h, &trusted()), Some(ip("198.51.100.7")));
     }
 }

@@ -81,11 +81,7 @@ pub fn code_for(status: StatusCode) -> &'static str {
 
 impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            detail: detail.into(),
-            retry_after_secs: None,
-        }
+        ApiError { status, detail: detail.into(), retry_after_secs: None }
     }
 
     pub fn malformed(detail: impl Into<String>) -> Self {
@@ -105,18 +101,12 @@ impl ApiError {
     }
 
     pub fn validation(field: &str, message: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("{field}: {message}"),
-        )
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{field}: {message}"))
     }
 
     /// A generic 500 whose real cause has been logged by the caller.
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "an internal error occurred; it has been logged",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "an internal error occurred; it has been logged")
     }
 
     pub fn status(&self) -> StatusCode {
@@ -131,11 +121,7 @@ impl ApiError {
         let code = code_for(self.status);
         Problem {
             type_: format!("urn:keyward:problem:{code}"),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: code.to_string(),
@@ -151,9 +137,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::forbidden(m),
             ServiceError::NotFound(_) => ApiError::not_found(e.to_string()),
             ServiceError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
-            ServiceError::Validation(v) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, v.to_string())
-            }
+            ServiceError::Validation(v) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, v.to_string()),
             ServiceError::RateLimited { retry_after_secs } => ApiError {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 detail: e.to_string(),
@@ -186,10 +170,7 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"keyward\""),
-            );
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"keyward\""));
         }
         if let Some(secs) = self.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -205,10 +186,7 @@ pub async fn not_found_fallback() -> ApiError {
 
 /// The answer to a method a path does not support; the router adds the `Allow` header.
 pub async fn method_not_allowed_fallback() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "this method is not supported on this path; see the Allow header",
-    )
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "this method is not supported on this path; see the Allow header")
 }
 
 /// Turns error answers that did not come from [`ApiError`] (axum's own plain-text rejections, a
@@ -220,10 +198,8 @@ pub async fn ensure_problem_json(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/"));
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/"));
     if is_json {
         return response;
     }
@@ -234,19 +210,13 @@ pub async fn ensure_problem_json(request: Request, next: Next) -> Response {
         tracing::error!(status = status.as_u16(), detail = %text, "internal error without a problem body");
         ApiError::new(status, "an internal error occurred; it has been logged")
     } else if text.is_empty() {
-        ApiError::new(
-            status,
-            status.canonical_reason().unwrap_or("error").to_lowercase(),
-        )
+        ApiError::new(status, status.canonical_reason().unwrap_or("error").to_lowercase())
     } else {
         ApiError::new(status, text)
     };
     let mut fixed = error.into_response();
     for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE
-            && name != header::CONTENT_LENGTH
-            && !fixed.headers().contains_key(name)
-        {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !fixed.headers().contains_key(name) {
             fixed.headers_mut().append(name, value.clone());
         }
     }
@@ -267,32 +237,14 @@ mod tests {
     #[test]
     fn every_service_error_has_its_status_and_code() {
         let cases = [
-            (
-                ServiceError::Malformed("x".into()),
-                400,
-                "malformed_request",
-            ),
+            (ServiceError::Malformed("x".into()), 400, "malformed_request"),
             (ServiceError::Unauthorized("x".into()), 401, "unauthorized"),
             (ServiceError::Forbidden("x".into()), 403, "forbidden"),
             (ServiceError::NotFound("key"), 404, "not_found"),
             (ServiceError::Conflict("x".into()), 409, "conflict"),
-            (
-                ServiceError::validation("name", "too long"),
-                422,
-                "validation_failed",
-            ),
-            (
-                ServiceError::RateLimited {
-                    retry_after_secs: 3,
-                },
-                429,
-                "rate_limited",
-            ),
-            (
-                ServiceError::Internal("SELECT secret FROM".into()),
-                500,
-                "internal_error",
-            ),
+            (ServiceError::validation("name", "too long"), 422, "validation_failed"),
+            (ServiceError::RateLimited { retry_after_secs: 3 }, 429, "rate_limited"),
+            (ServiceError::Internal("SELECT secret FROM".into()), 500, "internal_error"),
         ];
         for (e, status, code) in cases {
             let api = ApiError::from(e);

@@ -41,20 +41,11 @@ pub struct OptionalJson<T>(pub T);
 pub struct ApiQuery<T>(pub T);
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn unsupported_media_type() -> ApiError {
@@ -65,18 +56,16 @@ fn unsupported_media_type() -> ApiError {
 }
 
 async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the request body is larger than {BODY_LIMIT} bytes (1 MiB)"),
-                )
-            } else {
-                ApiError::malformed("the request body could not be read")
-            }
-        })
+    Bytes::from_request(request, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {BODY_LIMIT} bytes (1 MiB)"),
+            )
+        } else {
+            ApiError::malformed("the request body could not be read")
+        }
+    })
 }
 
 /// Parses a JSON document, telling syntax errors (`400`) from shape errors (`422`, naming the
@@ -94,9 +83,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             _ => ApiError::malformed(format!("the request body is not valid JSON: {inner}")),
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
+    deserializer.end().map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -144,26 +131,14 @@ pub struct Ctx(pub RequestContext);
 
 /// The client address of a request: see [`crate::client_ip`].
 pub fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    RequestContext {
-        client_ip: client_ip(
-            peer,
-            &parts.headers,
-            &state.keyward.config().trusted_proxies,
-        ),
-    }
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    RequestContext { client_ip: client_ip(peer, &parts.headers, &state.keyward.config().trusted_proxies) }
 }
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         Ok(Ctx(request_context(parts, state)))
     }
 }
@@ -180,18 +155,12 @@ pub struct Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ctx = request_context(parts, state);
         let keyward = &state.keyward;
         if let Some(credential) = auth::authorization(&parts.headers)? {
             let authenticated = keyward.authenticate(credential.as_str(), &ctx).await?;
-            return Ok(Caller {
-                auth: authenticated,
-                ctx,
-            });
+            return Ok(Caller { auth: authenticated, ctx });
         }
         let Some(token) = auth::cookie(&parts.headers, auth::SESSION_COOKIE) else {
             return Err(ApiError::unauthorized(
@@ -207,10 +176,7 @@ impl FromRequestParts<AppState> for Caller {
         if auth::is_unsafe(&parts.method) {
             auth::check_csrf(&parts.headers, authenticated.csrf_token.as_deref())?;
         }
-        Ok(Caller {
-            auth: authenticated,
-            ctx,
-        })
+        Ok(Caller { auth: authenticated, ctx })
     }
 }
 
@@ -222,10 +188,7 @@ pub struct VerifierCaller;
 impl FromRequestParts<AppState> for VerifierCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ctx = request_context(parts, state);
         let Some(credential) = auth::authorization(&parts.headers)? else {
             return Err(ApiError::unauthorized(
@@ -233,10 +196,7 @@ impl FromRequestParts<AppState> for VerifierCaller {
                  (`Authorization: Bearer <key>` or Basic `id:secret`)",
             ));
         };
-        state
-            .keyward
-            .authenticate_verifier(credential.as_str(), &ctx)
-            .await?;
+        state.keyward.authenticate_verifier(credential.as_str(), &ctx).await?;
         Ok(VerifierCaller)
     }
 }
@@ -265,17 +225,9 @@ mod tests {
         assert_eq!(trailing.status(), StatusCode::BAD_REQUEST);
         let wrong_type = parse_json::<Body>(br#"{"name":5}"#).unwrap_err();
         assert_eq!(wrong_type.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(
-            wrong_type.detail().starts_with("name: "),
-            "{}",
-            wrong_type.detail()
-        );
+        assert!(wrong_type.detail().starts_with("name: "), "{}", wrong_type.detail());
         let nested = parse_json::<Body>(br#"{"name":"x","tags":["a",1]}"#).unwrap_err();
-        assert!(
-            nested.detail().starts_with("tags[1]: "),
-            "{}",
-            nested.detail()
-        );
+        assert!(nested.detail().starts_with("tags[1]: "), "{}", nested.detail());
         let unknown = parse_json::<Body>(br#"{"name":"x","nope":1}"#).unwrap_err();
         assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(unknown.detail().contains("nope"), "{}", unknown.detail());
@@ -287,15 +239,9 @@ mod tests {
     fn json_content_types() {
         let mut h = HeaderMap::new();
         assert!(!is_json(&h));
-        h.insert(
-            header::CONTENT_TYPE,
-            "application/json; charset=utf-8".parse().unwrap(),
-        );
+        h.insert(header::CONTENT_TYPE, "application/json; charset=utf-8".parse().unwrap());
         assert!(is_json(&h));
-        h.insert(
-            header::CONTENT_TYPE,
-            "application/merge-patch+json".parse().unwrap(),
-        );
+        h.insert(header::CONTENT_TYPE, "application/merge-patch+json".parse().unwrap());
         assert!(is_json(&h));
         h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
         assert!(!is_json(&h));

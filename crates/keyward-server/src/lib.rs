@@ -10,6 +10,7 @@
 //! - [`client_ip`]: the client address, believing forwarding headers only from trusted proxies.
 //! - [`dto`]: the wire types and their explicit conversions from domain and service types.
 //! - `openapi`: the document's frame and security schemes.
+//! - [`metrics`]: request-latency histograms and the Prometheus text of `GET /metrics`.
 //!
 //! Architecture invariants: handlers decide nothing about authorization themselves; they ask
 //! `keyward_domain::policy` for a proof and pass it to the service. Only this crate knows HTTP.
@@ -19,15 +20,17 @@
 pub mod client_ip;
 pub mod dto;
 pub mod error;
+pub mod metrics;
 
 mod auth;
 mod extract;
 mod openapi;
 mod routes;
 
+use axum::extract::State;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue};
-use axum::middleware::{from_fn, Next};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::Response;
 use axum::Router;
 use keyward_service::Keyward;
@@ -47,6 +50,8 @@ pub struct AppState {
     pub(crate) secure_cookies: bool,
     /// The OpenAPI document, serialized once when the router is built.
     pub(crate) openapi_json: Arc<str>,
+    /// Request-latency histograms of this router (`GET /metrics`).
+    pub(crate) http_metrics: Arc<metrics::HttpMetrics>,
 }
 
 /// The whole HTTP API as a router.
@@ -62,13 +67,16 @@ pub fn app(keyward: Keyward) -> Router {
             "{}".into()
         }
     };
+    let http_metrics = Arc::new(metrics::HttpMetrics::default());
     let state = AppState {
         secure_cookies: keyward.config().tls_cert.is_some(),
         keyward,
         openapi_json,
+        http_metrics: http_metrics.clone(),
     };
-    // Layers added later wrap the ones added before: the request log is outermost, so it sees
-    // the final status; panics are caught innermost, so they still become problem details.
+    // Layers added later wrap the ones added before: the request log (which also feeds the
+    // latency histograms) is outermost, so it sees the final status and the whole latency;
+    // panics are caught innermost, so they still become problem details.
     router
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
@@ -76,7 +84,7 @@ pub fn app(keyward: Keyward) -> Router {
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(from_fn(error::ensure_problem_json))
         .layer(from_fn(security_headers))
-        .layer(from_fn(log_request))
+        .layer(from_fn_with_state(http_metrics, log_request))
         .with_state(state)
 }
 
@@ -91,12 +99,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(keyward).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, app(keyward).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// How long open connections may take to finish after a TLS server is told to shut down.
@@ -133,33 +138,28 @@ pub async fn serve_tls(
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     response
 }
 
-/// One log line per request: method, route template, status, latency. Nothing else from the
-/// request is logged, because headers, bodies and query strings can hold secrets.
-async fn log_request(request: Request, next: Next) -> Response {
+/// One log line per request: method, route template, status, latency; and the latency in the
+/// histogram of its method and route template. Nothing else from the request is logged,
+/// because headers, bodies and query strings can hold secrets.
+async fn log_request(State(http_metrics): State<Arc<metrics::HttpMetrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    http_metrics.observe(&method, route.as_ref().map_or(metrics::UNMATCHED, MatchedPath::as_str), elapsed);
     tracing::info!(
         method = %method,
         route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
         status = response.status().as_u16(),
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         "request"
     );
     response

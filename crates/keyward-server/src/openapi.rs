@@ -25,8 +25,15 @@ never accepted in a query string.
 `{"items": [...], "next_cursor": string|null}`. Unknown query parameters are `400`.
 
 **Log records**: an `actor` is `{"type":"admin","id","email"}`, `{"type":"key","id","email"}`
-(`email` is the key owner's) or `{"type":"system"}` (the command line or the server itself,
-e.g. a failed login).
+(`email` is the key owner's; usage records leave it out) or `{"type":"system"}` (the command
+line or the server itself, e.g. a failed login). Usage records (`key.verified`,
+`forward_auth`) are written asynchronously, a moment after the check, and carry the check's
+`code`, `permission`, `target`, `client_ip` and the answering `node`; `key_id` only when the
+caller held the key's full secret.
+
+**Unauthenticated endpoints**: `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus text
+format), `GET /openapi.json`, `GET /` and the data-plane `GET /v1/forward-auth` (where the
+presented key is the credential).
 
 Times are RFC 3339 UTC."#;
 
@@ -40,7 +47,7 @@ Times are RFC 3339 UTC."#;
         (name = "keys", description = "API key lifecycle"),
         (name = "logs", description = "Search in audit and usage logs"),
         (name = "verification", description = "The data plane: verify a presented key"),
-        (name = "operations", description = "Health, readiness and this document"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
 pub struct ApiDoc;
@@ -67,9 +74,7 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("API key (<prefix>_<id>_<secret>)")
-                    .description(Some(
-                        "An API key, acting as its owner within its own grants",
-                    ))
+                    .description(Some("An API key, acting as its owner within its own grants"))
                     .build(),
             ),
         );
@@ -78,9 +83,7 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Basic)
-                    .description(Some(
-                        "An API key as user = key id, password = the whole secret",
-                    ))
+                    .description(Some("An API key as user = key id, password = the whole secret"))
                     .build(),
             ),
         );

@@ -30,6 +30,7 @@ const KEY_FIELDS: &[&str] = &[
     "roles",
     "status",
     "updated_at",
+    "use_count",
     "verify_key",
 ];
 
@@ -51,37 +52,19 @@ async fn key_lifecycle_shapes() {
     let secret = answer["secret"].as_str().unwrap();
     assert!(secret.starts_with("kw_"));
     let key = &answer["key"];
-    let mut fields: Vec<&str> = key
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut fields: Vec<&str> = key.as_object().unwrap().keys().map(String::as_str).collect();
     fields.sort_unstable();
     assert_eq!(fields, KEY_FIELDS);
     assert!(!answer.to_string().contains("hash"));
     let id = key["id"].as_str().unwrap().to_string();
+    assert_eq!(key["owner"], json!({"id": alice.admin_id, "email": "alice@example.com"}));
     assert_eq!(
-        key["owner"],
-        json!({"id": alice.admin_id, "email": "alice@example.com"})
-    );
-    assert_eq!(
-        (
-            key["status"].as_str(),
-            key["remaining_days"].as_i64(),
-            key["lifetime_days"].as_i64()
-        ),
+        (key["status"].as_str(), key["remaining_days"].as_i64(), key["lifetime_days"].as_i64()),
         (Some("active"), Some(30), Some(30))
     );
     assert_eq!(key["networks"], json!(["192.0.2.7/32", "2001:db8::/32"]));
-    assert_eq!(
-        key["grants"][1],
-        json!({"permission": "accounts.config:read", "targets": ["123"]})
-    );
-    assert_eq!(
-        key["roles"],
-        json!([{"role": "cloud_account_viewer", "targets": ["*"]}])
-    );
+    assert_eq!(key["grants"][1], json!({"permission": "accounts.config:read", "targets": ["123"]}));
+    assert_eq!(key["roles"], json!([{"role": "cloud_account_viewer", "targets": ["*"]}]));
     assert_eq!(key["initial_privileges"]["grants"], key["grants"]);
     assert_eq!(key["format"], "opaque");
     // Owner-intersected and deduplicated: the role's accounts.*:read covers the targeted grant.
@@ -92,41 +75,22 @@ async fn key_lifecycle_shapes() {
 
     let path = format!("/v1/keys/{id}");
     let get = |p: String| call("GET", &p).bearer(&alice.token);
-    assert_eq!(
-        get(path.clone()).send(&app).await.ok(200)["id"],
-        id.as_str()
-    );
+    assert_eq!(get(path.clone()).send(&app).await.ok(200)["id"], id.as_str());
     let stats = get("/v1/keys/stats".into()).send(&app).await.ok(200);
-    assert_eq!(
-        stats,
-        json!({"total": 1, "active": 1, "expired": 0, "revoked": 0, "expiring_within_30_days": 1})
-    );
-    let list = get("/v1/keys?status=active&q=deploy&limit=5".into())
-        .send(&app)
-        .await
-        .ok(200);
+    assert_eq!(stats, json!({"total": 1, "active": 1, "expired": 0, "revoked": 0, "expiring_within_30_days": 1}));
+    let list = get("/v1/keys?status=active&q=deploy&limit=5".into()).send(&app).await.ok(200);
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert!(list["next_cursor"].is_null());
 
     // PATCH: null clears the description; format cannot change.
     let patch = |body: Value| call("PATCH", &path).bearer(&alice.token).json(body);
-    let patched = patch(json!({"description": null, "name": "ci-2"}))
-        .send(&app)
-        .await
-        .ok(200);
+    let patched = patch(json!({"description": null, "name": "ci-2"})).send(&app).await.ok(200);
     assert!(patched["description"].is_null());
     assert_eq!(patched["name"], "ci-2");
-    patch(json!({"format": "jwt"}))
-        .send(&app)
-        .await
-        .problem(422, "validation_failed");
+    patch(json!({"format": "jwt"})).send(&app).await.problem(422, "validation_failed");
 
     // Refresh with no body at all, then with a grace period; regenerate; revoke.
-    let refreshed = call("POST", &format!("{path}/refresh"))
-        .bearer(&alice.token)
-        .send(&app)
-        .await
-        .ok(200);
+    let refreshed = call("POST", &format!("{path}/refresh")).bearer(&alice.token).send(&app).await.ok(200);
     assert_ne!(refreshed["secret"].as_str().unwrap(), secret);
     call("POST", &format!("{path}/refresh"))
         .bearer(&alice.token)
@@ -146,41 +110,21 @@ async fn key_lifecycle_shapes() {
         .send(&app)
         .await
         .problem(415, "unsupported_media_type");
-    let regenerated = call("POST", &format!("{path}/regenerate"))
-        .bearer(&alice.token)
-        .json(json!({}))
-        .send(&app)
-        .await
-        .ok(200);
+    let regenerated =
+        call("POST", &format!("{path}/regenerate")).bearer(&alice.token).json(json!({})).send(&app).await.ok(200);
     assert!(regenerated["secret"].as_str().is_some());
-    let revoked = call("POST", &format!("{path}/revoke"))
-        .bearer(&alice.token)
-        .send(&app)
-        .await
-        .ok(200);
+    let revoked = call("POST", &format!("{path}/revoke")).bearer(&alice.token).send(&app).await.ok(200);
     assert_eq!(revoked["key"]["status"], "revoked");
     assert!(revoked["key"]["revoked_at"].as_str().is_some());
     assert!(revoked.get("secret").is_none());
-    call("POST", &format!("{path}/revoke"))
-        .bearer(&alice.token)
-        .send(&app)
-        .await
-        .ok(200);
-    call("POST", &format!("{path}/regenerate"))
-        .bearer(&alice.token)
-        .send(&app)
-        .await
-        .problem(409, "conflict");
+    call("POST", &format!("{path}/revoke")).bearer(&alice.token).send(&app).await.ok(200);
+    call("POST", &format!("{path}/regenerate")).bearer(&alice.token).send(&app).await.problem(409, "conflict");
 
     let deleted = call("DELETE", &path).bearer(&alice.token).send(&app).await;
     deleted.ok(204);
     assert!(deleted.body.is_empty());
     get(path.clone()).send(&app).await.problem(404, "not_found");
-    call("DELETE", &path)
-        .bearer(&alice.token)
-        .send(&app)
-        .await
-        .problem(404, "not_found");
+    call("DELETE", &path).bearer(&alice.token).send(&app).await.problem(404, "not_found");
 }
 
 #[tokio::test]
@@ -190,16 +134,8 @@ async fn another_admins_key_is_not_found_and_expiry_follows_the_clock() {
     let bob = admin(&app, "bob@example.com", true, json!(["events.*:read"])).await;
     let (key, _) = create_key(&app, &alice, json!({"name": "short", "lifetime_days": 1})).await;
     let path = format!("/v1/keys/{}", key["id"].as_str().unwrap());
-    call("GET", &path)
-        .bearer(&bob.token)
-        .send(&app)
-        .await
-        .problem(404, "not_found");
-    call("POST", &format!("{path}/revoke"))
-        .bearer(&bob.token)
-        .send(&app)
-        .await
-        .problem(404, "not_found");
+    call("GET", &path).bearer(&bob.token).send(&app).await.problem(404, "not_found");
+    call("POST", &format!("{path}/revoke")).bearer(&bob.token).send(&app).await.problem(404, "not_found");
     // An escalation beyond the owner's permissions is refused.
     let d = call("POST", "/v1/keys")
         .bearer(&bob.token)
@@ -210,30 +146,14 @@ async fn another_admins_key_is_not_found_and_expiry_follows_the_clock() {
     assert!(d.starts_with("grants"), "{d}");
     // The superadmin sees it, with the grants its owner's permissions allow now.
     let root = root(&app).await;
-    let seen = call("GET", &path)
-        .bearer(&root.token)
-        .send(&app)
-        .await
-        .ok(200);
+    let seen = call("GET", &path).bearer(&root.token).send(&app).await.ok(200);
     assert!(seen["effective_grants"].is_array(), "{seen}");
 
     app.clock.advance(Duration::days(2));
     let alice = login(&app, "alice@example.com", PASSWORD).await;
-    let key = call("GET", &path)
-        .bearer(&alice.token)
-        .send(&app)
-        .await
-        .ok(200)
-        .clone();
-    assert_eq!(
-        (key["status"].as_str(), key["remaining_days"].as_i64()),
-        (Some("expired"), Some(0))
-    );
-    let stats = call("GET", "/v1/keys/stats")
-        .bearer(&alice.token)
-        .send(&app)
-        .await
-        .ok(200);
+    let key = call("GET", &path).bearer(&alice.token).send(&app).await.ok(200).clone();
+    assert_eq!((key["status"].as_str(), key["remaining_days"].as_i64()), (Some("expired"), Some(0)));
+    let stats = call("GET", "/v1/keys/stats").bearer(&alice.token).send(&app).await.ok(200);
     assert_eq!(stats["expired"], 1);
 }
 
@@ -248,11 +168,7 @@ async fn admins_are_managed_by_the_superadmin() {
         .await
         .ok(201);
     assert_eq!(
-        (
-            created["email"].as_str(),
-            created["role"].as_str(),
-            created["can_manage_keys"].as_bool()
-        ),
+        (created["email"].as_str(), created["role"].as_str(), created["can_manage_keys"].as_bool()),
         (Some("carol@example.com"), Some("admin"), Some(false))
     );
     assert_eq!(created["permissions"], json!([]));
@@ -263,11 +179,7 @@ async fn admins_are_managed_by_the_superadmin() {
         .send(&app)
         .await
         .problem(409, "conflict");
-    let list = call("GET", "/v1/admins")
-        .bearer(&root.token)
-        .send(&app)
-        .await
-        .ok(200);
+    let list = call("GET", "/v1/admins").bearer(&root.token).send(&app).await.ok(200);
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert!(list["next_cursor"].is_null());
     let path = format!("/v1/admins/{id}");
@@ -278,68 +190,32 @@ async fn admins_are_managed_by_the_superadmin() {
         .await
         .ok(200);
     assert_eq!(patched["disabled"], true);
-    assert_eq!(
-        patched["permissions"],
-        json!([{"permission": "events.alerts:read", "targets": ["*"]}])
-    );
+    assert_eq!(patched["permissions"], json!([{"permission": "events.alerts:read", "targets": ["*"]}]));
     call("PATCH", &path)
         .bearer(&root.token)
         .json(json!({"role": "king"}))
         .send(&app)
         .await
         .problem(422, "validation_failed");
-    assert_eq!(
-        call("GET", &path)
-            .bearer(&root.token)
-            .send(&app)
-            .await
-            .ok(200)["id"],
-        id
-    );
-    call("DELETE", &path)
-        .bearer(&root.token)
-        .send(&app)
-        .await
-        .ok(204);
-    call("GET", &path)
-        .bearer(&root.token)
-        .send(&app)
-        .await
-        .problem(404, "not_found");
+    assert_eq!(call("GET", &path).bearer(&root.token).send(&app).await.ok(200)["id"], id);
+    call("DELETE", &path).bearer(&root.token).send(&app).await.ok(204);
+    call("GET", &path).bearer(&root.token).send(&app).await.problem(404, "not_found");
     // A superadmin cannot delete themselves.
     let me = format!("/v1/admins/{}", root.admin_id);
-    call("DELETE", &me)
-        .bearer(&root.token)
-        .send(&app)
-        .await
-        .problem(409, "conflict");
+    call("DELETE", &me).bearer(&root.token).send(&app).await.problem(409, "conflict");
 }
 
 #[tokio::test]
 async fn catalog_logs_and_operations() {
     let app = start().await;
     let alice = alice(&app).await;
-    let catalog = call("GET", "/v1/catalog")
-        .bearer(&alice.token)
-        .send(&app)
-        .await
-        .ok(200);
+    let catalog = call("GET", "/v1/catalog").bearer(&alice.token).send(&app).await.ok(200);
     let scopes = catalog["scopes"].as_array().unwrap();
-    assert!(scopes
-        .iter()
-        .any(|s| s["name"] == "keyward" && s["resources"] == json!(["keys", "logs", "verify"])));
-    let viewer = catalog["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "cloud_account_viewer")
-        .unwrap();
+    assert!(scopes.iter().any(|s| s["name"] == "keyward" && s["resources"] == json!(["keys", "logs", "verify"])));
+    let viewer = catalog["roles"].as_array().unwrap().iter().find(|r| r["name"] == "cloud_account_viewer").unwrap();
     assert_eq!(viewer["requires_targets"], true);
     assert_eq!(viewer["permissions"], json!(["accounts.*:read"]));
-    call("GET", "/v1/catalog")
-        .send(&app)
-        .await
-        .problem(401, "unauthorized");
+    call("GET", "/v1/catalog").send(&app).await.problem(401, "unauthorized");
 
     // A login through a trusted proxy is recorded with the forwarded client address.
     call("POST", "/v1/auth/login")
@@ -351,47 +227,26 @@ async fn catalog_logs_and_operations() {
         .problem(401, "unauthorized");
     let (key, _) = create_key(&app, &alice, json!({"name": "logged"})).await;
     let id = key["id"].as_str().unwrap();
-    let logs = call(
-        "GET",
-        &format!("/v1/logs?key_id={id}&key_id=other&kind=audit"),
-    )
-    .bearer(&alice.token)
-    .send(&app)
-    .await
-    .ok(200);
+    let logs = call("GET", &format!("/v1/logs?key_id={id}&key_id=other&kind=audit"))
+        .bearer(&alice.token)
+        .send(&app)
+        .await
+        .ok(200);
     let items = logs["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{logs}");
     assert_eq!(items[0]["action"], "key.created");
     assert_eq!(items[0]["key_id"], id);
-    assert_eq!(
-        items[0]["actor"],
-        json!({"type": "admin", "id": alice.admin_id, "email": "alice@example.com"})
-    );
+    assert_eq!(items[0]["actor"], json!({"type": "admin", "id": alice.admin_id, "email": "alice@example.com"}));
     assert!(logs.get("next_cursor").is_some());
     let root = root(&app).await;
-    let failed = call("GET", "/v1/logs?action=auth.login_failed")
-        .bearer(&root.token)
-        .send(&app)
-        .await
-        .ok(200);
+    let failed = call("GET", "/v1/logs?action=auth.login_failed").bearer(&root.token).send(&app).await.ok(200);
     let record = &failed["items"][0];
     assert_eq!(record["actor"], json!({"type": "system"}));
     assert_eq!(record["client_ip"], "198.51.100.9");
-    call("GET", "/v1/logs?since=yesterday")
-        .bearer(&alice.token)
-        .send(&app)
-        .await
-        .problem(400, "malformed_request");
-    call("GET", "/v1/logs?kind=other")
-        .bearer(&alice.token)
-        .send(&app)
-        .await
-        .problem(422, "validation_failed");
+    call("GET", "/v1/logs?since=yesterday").bearer(&alice.token).send(&app).await.problem(400, "malformed_request");
+    call("GET", "/v1/logs?kind=other").bearer(&alice.token).send(&app).await.problem(422, "validation_failed");
 
-    assert_eq!(
-        call("GET", "/healthz").send(&app).await.ok(200),
-        json!({"status": "ok"})
-    );
+    assert_eq!(call("GET", "/healthz").send(&app).await.ok(200), json!({"status": "ok"}));
     assert_eq!(
         call("GET", "/readyz").send(&app).await.ok(200),
         json!({"status": "ready", "backend": match app.db.backend() {

@@ -32,6 +32,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/forward-auth"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/"),
 ];
@@ -42,40 +43,19 @@ async fn the_document_is_openapi_3_1_and_complete() {
     let r = call("GET", "/openapi.json").send(&app).await;
     assert_eq!(r.header("content-type"), Some("application/json"));
     let doc: Value = r.ok(200);
-    assert!(
-        doc["openapi"].as_str().unwrap().starts_with("3.1"),
-        "{}",
-        doc["openapi"]
-    );
-    assert_eq!(
-        doc,
-        serde_json::to_value(keyward_server::openapi()).unwrap(),
-        "served = openapi()"
-    );
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert_eq!(doc, serde_json::to_value(keyward_server::openapi()).unwrap(), "served = openapi()");
 
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in ROUTES {
-        let op = &paths
-            .get(*path)
-            .unwrap_or_else(|| panic!("{path} is missing"))[*method];
+        let op = &paths.get(*path).unwrap_or_else(|| panic!("{path} is missing"))[*method];
         assert!(op.is_object(), "{method} {path} is missing");
-        assert!(
-            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
-            "{method} {path} has no responses"
-        );
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
     }
     // And nothing is documented that the list above (and so the router) does not serve.
     for (path, item) in paths {
-        for method in item
-            .as_object()
-            .unwrap()
-            .keys()
-            .filter(|m| *m != "parameters")
-        {
-            assert!(
-                ROUTES.contains(&(method.as_str(), path.as_str())),
-                "undocumented route? {method} {path}"
-            );
+        for method in item.as_object().unwrap().keys().filter(|m| *m != "parameters") {
+            assert!(ROUTES.contains(&(method.as_str(), path.as_str())), "undocumented route? {method} {path}");
         }
     }
 
@@ -84,15 +64,9 @@ async fn the_document_is_openapi_3_1_and_complete() {
         assert!(schemes.contains_key(name), "security scheme {name}");
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in [
-        "Problem",
-        "KeyDto",
-        "IssuedKeyResponse",
-        "CreateKeyRequest",
-        "VerifyResponse",
-        "AdminDto",
-        "LogRecordDto",
-    ] {
+    for name in
+        ["Problem", "KeyDto", "IssuedKeyResponse", "CreateKeyRequest", "VerifyResponse", "AdminDto", "LogRecordDto"]
+    {
         assert!(schemas.contains_key(name), "schema {name}");
     }
     let create = &paths["/v1/keys"]["post"];
@@ -110,10 +84,7 @@ async fn every_documented_route_is_served() {
         assert_ne!(r.status, 405, "{method} {path}");
         if r.status == 404 {
             let detail = r.json()["detail"].as_str().unwrap().to_string();
-            assert!(
-                !detail.contains("no such endpoint"),
-                "{method} {path} is not routed"
-            );
+            assert!(!detail.contains("no such endpoint"), "{method} {path} is not routed");
         }
     }
 }

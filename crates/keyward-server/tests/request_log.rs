@@ -36,40 +36,15 @@ async fn request_logs_hold_no_secrets() {
     let alice = alice(&app).await;
     let (key, secret) = create_key(&app, &alice, json!({"name": "logged"})).await;
     let id = key["id"].as_str().unwrap();
-    call("GET", &format!("/v1/keys/{id}?cursor=hidden-query"))
-        .bearer(&alice.token)
-        .send(&app)
-        .await;
-    call("GET", "/v1/forward-auth")
-        .bearer(&secret)
-        .send(&app)
-        .await;
+    call("GET", &format!("/v1/keys/{id}?cursor=hidden-query")).bearer(&alice.token).send(&app).await;
+    call("GET", "/v1/forward-auth").bearer(&secret).send(&app).await;
     call("GET", "/no/such/route").send(&app).await;
 
     let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        log.contains(r#"method=GET route="/v1/keys/{id}" status=200"#),
-        "{log}"
-    );
-    assert!(
-        log.contains(r#"method=GET route="/v1/forward-auth" status=200"#),
-        "{log}"
-    );
-    assert!(
-        log.contains(r#"method=GET route="<unmatched>" status=404"#),
-        "{log}"
-    );
-    for secret_like in [
-        secret.as_str(),
-        alice.token.as_str(),
-        alice.csrf.as_str(),
-        PASSWORD,
-        "hidden-query",
-        id,
-    ] {
-        assert!(
-            !log.contains(secret_like),
-            "{secret_like} leaked into the log:\n{log}"
-        );
+    assert!(log.contains(r#"method=GET route="/v1/keys/{id}" status=200"#), "{log}");
+    assert!(log.contains(r#"method=GET route="/v1/forward-auth" status=200"#), "{log}");
+    assert!(log.contains(r#"method=GET route="<unmatched>" status=404"#), "{log}");
+    for secret_like in [secret.as_str(), alice.token.as_str(), alice.csrf.as_str(), PASSWORD, "hidden-query", id] {
+        assert!(!log.contains(secret_like), "{secret_like} leaked into the log:\n{log}");
     }
 }

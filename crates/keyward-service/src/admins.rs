@@ -2,9 +2,7 @@
 
 use crate::auth::hash_password;
 use crate::{Keyward, RequestContext, ServiceError, ServiceResult, StartupReport};
-use keyward_domain::admin::{
-    normalize_email, validate_admin_name, validate_password, Admin, AdminRole,
-};
+use keyward_domain::admin::{normalize_email, validate_admin_name, validate_password, Admin, AdminRole};
 use keyward_domain::catalog::GrantInput;
 use keyward_domain::ids::{random_base62, AdminId, KeyId};
 use keyward_domain::permission::Grant;
@@ -34,11 +32,7 @@ pub struct AdminPatch {
 }
 
 impl Keyward {
-    pub(crate) async fn bootstrap(
-        &self,
-        env: &crate::EnvLookup,
-        report: &mut StartupReport,
-    ) -> ServiceResult<()> {
+    pub(crate) async fn bootstrap(&self, env: &crate::EnvLookup, report: &mut StartupReport) -> ServiceResult<()> {
         if self.store().count_admins().await? > 0 {
             return Ok(());
         }
@@ -55,24 +49,12 @@ impl Keyward {
             can_manage_keys: true,
             permissions: vec![GrantInput::Bare("*:write".into())],
         };
-        let admin = match self
-            .create_admin(
-                &AdminManagement::local_operator(),
-                input,
-                &RequestContext::default(),
-            )
-            .await
+        let admin = match self.create_admin(&AdminManagement::local_operator(), input, &RequestContext::default()).await
         {
             Ok(admin) => admin,
             // Another node of the cluster, starting at the same moment, bootstrapped first.
-            Err(ServiceError::Conflict(_)) if self.store().count_admins().await? > 0 => {
-                return Ok(())
-            }
-            Err(e) => {
-                return Err(ServiceError::Internal(format!(
-                    "cannot create the bootstrap superadmin: {e}"
-                )))
-            }
+            Err(ServiceError::Conflict(_)) if self.store().count_admins().await? > 0 => return Ok(()),
+            Err(e) => return Err(ServiceError::Internal(format!("cannot create the bootstrap superadmin: {e}"))),
         };
         report.bootstrap_email = Some(admin.email);
         if generated {
@@ -116,16 +98,12 @@ impl Keyward {
             "email": admin.email, "role": role.as_str(), "can_manage_keys": admin.can_manage_keys,
             "permissions": permission_strings(&admin.permissions),
         }));
-        self.store()
-            .insert_admin(&admin, &record)
-            .await
-            .map_err(|e| match e {
-                keyward_store::StoreError::Conflict(_) => ServiceError::Conflict(format!(
-                    "an administrator with email {} exists already",
-                    admin.email
-                )),
-                other => other.into(),
-            })?;
+        self.store().insert_admin(&admin, &record).await.map_err(|e| match e {
+            keyward_store::StoreError::Conflict(_) => {
+                ServiceError::Conflict(format!("an administrator with email {} exists already", admin.email))
+            }
+            other => other.into(),
+        })?;
         Ok(admin)
     }
 
@@ -134,10 +112,7 @@ impl Keyward {
     }
 
     pub async fn get_admin(&self, _auth: &AdminManagement, id: &AdminId) -> ServiceResult<Admin> {
-        self.store()
-            .get_admin(id)
-            .await?
-            .ok_or(ServiceError::NotFound("administrator"))
+        self.store().get_admin(id).await?.ok_or(ServiceError::NotFound("administrator"))
     }
 
     pub async fn update_admin(
@@ -163,9 +138,7 @@ impl Keyward {
         if let Some(role) = patch.role {
             let role = AdminRole::parse(&role)?;
             if myself && role != admin.role {
-                return Err(ServiceError::Conflict(
-                    "you cannot change your own role".into(),
-                ));
+                return Err(ServiceError::Conflict("you cannot change your own role".into()));
             }
             admin.role = role;
             changed.push("role");
@@ -199,27 +172,18 @@ impl Keyward {
             "changed": changed, "disabled": admin.disabled, "role": admin.role.as_str(),
             "can_manage_keys": admin.can_manage_keys, "permissions": permission_strings(&admin.permissions),
         }));
-        self.store()
-            .update_admin(&admin, end_sessions, &record)
-            .await
-            .map_err(|e| match e {
-                keyward_store::StoreError::Conflict(_) => ServiceError::Conflict(format!(
-                    "an administrator with email {} exists already",
-                    admin.email
-                )),
-                other => other.into(),
-            })?;
+        self.store().update_admin(&admin, end_sessions, &record).await.map_err(|e| match e {
+            keyward_store::StoreError::Conflict(_) => {
+                ServiceError::Conflict(format!("an administrator with email {} exists already", admin.email))
+            }
+            other => other.into(),
+        })?;
         self.inner.cache.invalidate_owner(&admin.id);
         Ok(admin)
     }
 
     /// Deletes an admin; every key of theirs is revoked first, each with its own audit record.
-    pub async fn delete_admin(
-        &self,
-        auth: &AdminManagement,
-        id: &AdminId,
-        ctx: &RequestContext,
-    ) -> ServiceResult<()> {
+    pub async fn delete_admin(&self, auth: &AdminManagement, id: &AdminId, ctx: &RequestContext) -> ServiceResult<()> {
         let admin = self.get_admin(auth, id).await?;
         if auth.acting_id() == id {
             return Err(ServiceError::Conflict("you cannot delete yourself".into()));
@@ -234,10 +198,7 @@ impl Keyward {
         let mut record = self.audit("admin.deleted", auth.actor(), ctx);
         record.subject_admin_id = Some(admin.id.clone());
         record.details = Some(serde_json::json!({ "email": admin.email }));
-        let revoked = self
-            .store()
-            .delete_admin(id, self.now(), &revocation, &record)
-            .await?;
+        let revoked = self.store().delete_admin(id, self.now(), &revocation, &record).await?;
         tracing::info!(admin_id = %id, revoked_keys = revoked.len(), "administrator deleted");
         self.inner.cache.invalidate_owner(id);
         Ok(())
@@ -245,12 +206,7 @@ impl Keyward {
 
     /// `keyward admins create --config …`: the command line writing to the database directly.
     pub async fn create_admin_locally(&self, input: NewAdmin) -> ServiceResult<Admin> {
-        self.create_admin(
-            &AdminManagement::local_operator(),
-            input,
-            &RequestContext::default(),
-        )
-        .await
+        self.create_admin(&AdminManagement::local_operator(), input, &RequestContext::default()).await
     }
 }
 

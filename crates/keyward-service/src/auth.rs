@@ -55,45 +55,29 @@ async fn password_matches(password: String, phc: Option<String>) -> bool {
         // Unknown accounts still pay for one verification, so timing does not reveal which
         // emails exist.
         let phc = phc.unwrap_or_else(|| DUMMY_HASH.to_string());
-        PasswordHash::new(&phc).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
+        PasswordHash::new(&phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
     })
     .await
     .unwrap_or(false)
 }
 
 /// An argon2id hash of a random string nobody knows.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$DTDXYfQBSbKMmBIIZt9whxBRBfWlcTtjq7DHbSBEbks";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$DTDXYfQBSbKMmBIIZt9whxBRBfWlcTtjq7DHbSBEbks";
 
 impl Keyward {
-    pub async fn login(
-        &self,
-        email: &str,
-        password: &str,
-        ctx: &RequestContext,
-    ) -> ServiceResult<LoginOutcome> {
+    pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> ServiceResult<LoginOutcome> {
         let now = self.now();
         let address = ctx.client_ip.map(|ip| ip.to_string());
         let email_key = email.trim().to_lowercase();
-        if let Some(retry_after_secs) =
-            self.inner
-                .throttle
-                .check(&email_key, address.as_deref(), now)
-        {
+        if let Some(retry_after_secs) = self.inner.throttle.check(&email_key, address.as_deref(), now) {
             return Err(ServiceError::RateLimited { retry_after_secs });
         }
         let admin = match normalize_email(email) {
             Ok(e) => self.store().get_admin_by_email(&e).await?,
             Err(_) => None,
         };
-        let ok = password_matches(
-            password.to_string(),
-            admin.as_ref().map(|a| a.password_hash.clone()),
-        )
-        .await;
+        let ok = password_matches(password.to_string(), admin.as_ref().map(|a| a.password_hash.clone())).await;
         let failure = match (&admin, ok) {
             (Some(a), true) if a.disabled => Some("disabled"),
             (Some(_), true) => None,
@@ -101,14 +85,11 @@ impl Keyward {
             (None, _) => Some("unknown_email"),
         };
         if let Some(reason) = failure {
-            self.inner
-                .throttle
-                .record_failure(&email_key, address.as_deref(), now);
+            self.inner.throttle.record_failure(&email_key, address.as_deref(), now);
             let mut record = self.audit("auth.login_failed", &Actor::System, ctx);
             record.subject_admin_id = admin.as_ref().map(|a| a.id.clone());
-            record.details = Some(
-                serde_json::json!({ "email": email_key.chars().take(254).collect::<String>(), "reason": reason }),
-            );
+            record.details =
+                Some(serde_json::json!({ "email": email_key.chars().take(254).collect::<String>(), "reason": reason }));
             self.store().insert_log(&record).await?;
             return Err(if reason == "disabled" {
                 ServiceError::Forbidden("this administrator is disabled".into())
@@ -122,10 +103,7 @@ impl Keyward {
         // whole future could not run on a multi-threaded runtime (axum handlers need `Send`).
         let (session_token, csrf_token) = {
             let mut rng = rand::thread_rng();
-            (
-                format!("{SESSION_PREFIX}{}", random_base62(&mut rng, 43)),
-                random_base62(&mut rng, 32),
-            )
+            (format!("{SESSION_PREFIX}{}", random_base62(&mut rng, 43)), random_base62(&mut rng, 32))
         };
         let expires_at = now + Duration::hours(i64::from(self.config().session_ttl_hours));
         let session = Session {
@@ -135,51 +113,29 @@ impl Keyward {
             created_at: now,
             expires_at,
         };
-        let mut record = self.audit(
-            "auth.login",
-            &Actor::Admin {
-                id: admin.id.clone(),
-                email: admin.email.clone(),
-            },
-            ctx,
-        );
+        let mut record =
+            self.audit("auth.login", &Actor::Admin { id: admin.id.clone(), email: admin.email.clone() }, ctx);
         record.subject_admin_id = Some(admin.id.clone());
         self.store().insert_session(&session, &record).await?;
-        Ok(LoginOutcome {
-            session_token,
-            csrf_token,
-            expires_at,
-            admin,
-        })
+        Ok(LoginOutcome { session_token, csrf_token, expires_at, admin })
     }
 
     pub async fn logout(&self, auth: &Authenticated) -> ServiceResult<()> {
         match &auth.session {
             Some(hash) => Ok(self.store().delete_session(hash).await?),
-            None => Err(ServiceError::Forbidden(
-                "logout ends a session; API keys have none".into(),
-            )),
+            None => Err(ServiceError::Forbidden("logout ends a session; API keys have none".into())),
         }
     }
 
     /// A bearer credential (session token or API key) → who is calling. API keys are verified
     /// like any other presentation, from the caller's address, and act as their owner within
     /// their effective grants.
-    pub async fn authenticate(
-        &self,
-        credential: &str,
-        ctx: &RequestContext,
-    ) -> ServiceResult<Authenticated> {
+    pub async fn authenticate(&self, credential: &str, ctx: &RequestContext) -> ServiceResult<Authenticated> {
         if credential.starts_with(SESSION_PREFIX) {
             return self.authenticate_session(credential).await;
         }
         let verdict = self
-            .verify(VerifyQuery {
-                key: credential,
-                permission: None,
-                target: None,
-                client_ip: ctx.client_ip,
-            })
+            .verify(VerifyQuery { key: credential, permission: None, target: None, client_ip: ctx.client_ip })
             .await?;
         let key = match (verdict.code, verdict.key) {
             (VerifyCode::Valid, Some(key)) => key,
@@ -199,10 +155,7 @@ impl Keyward {
         Ok(Authenticated {
             principal: Principal {
                 admin: owner,
-                credential: Credential::ApiKey {
-                    key_id: key.id.clone(),
-                    grants: key.grants.clone(),
-                },
+                credential: Credential::ApiKey { key_id: key.id.clone(), grants: key.grants.clone() },
             },
             csrf_token: None,
             session: None,
@@ -210,25 +163,15 @@ impl Keyward {
     }
 
     async fn authenticate_session(&self, token: &str) -> ServiceResult<Authenticated> {
-        let invalid = || {
-            ServiceError::Unauthorized("the session is unknown or has expired; log in again".into())
-        };
+        let invalid = || ServiceError::Unauthorized("the session is unknown or has expired; log in again".into());
         let hash = token_hash(token);
         let session = self.store().get_session(&hash).await?.ok_or_else(invalid)?;
         if session.expires_at <= self.now() {
             return Err(invalid());
         }
-        let admin = self
-            .store()
-            .get_admin(&session.admin_id)
-            .await?
-            .filter(|a| !a.disabled)
-            .ok_or_else(invalid)?;
+        let admin = self.store().get_admin(&session.admin_id).await?.filter(|a| !a.disabled).ok_or_else(invalid)?;
         Ok(Authenticated {
-            principal: Principal {
-                admin,
-                credential: Credential::Session,
-            },
+            principal: Principal { admin, credential: Credential::Session },
             csrf_token: Some(session.csrf_token),
             session: Some(hash),
         })
@@ -237,11 +180,7 @@ impl Keyward {
     /// Authenticates the caller of `/v1/verify` and `/oauth2/introspect`: an API key holding
     /// `keyward.verify:read`. `401` when the credential is no good, `403` when it lacks the
     /// permission or may not be used from the caller's address.
-    pub async fn authenticate_verifier(
-        &self,
-        credential: &str,
-        ctx: &RequestContext,
-    ) -> ServiceResult<()> {
+    pub async fn authenticate_verifier(&self, credential: &str, ctx: &RequestContext) -> ServiceResult<()> {
         let permission = Permission::new("keyward", "verify", Access::Read);
         let verdict = self
             .verify(VerifyQuery {

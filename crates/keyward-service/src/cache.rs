@@ -38,9 +38,7 @@ pub struct CachedKey {
 impl CachedKey {
     pub fn secret_matches(&self, hash: &SecretHash, now: DateTime<Utc>) -> bool {
         let current = self.secret_hash.ct_eq(hash);
-        let previous = self
-            .previous_secret
-            .is_some_and(|p| p.valid_until > now && p.hash.ct_eq(hash));
+        let previous = self.previous_secret.is_some_and(|p| p.valid_until > now && p.hash.ct_eq(hash));
         current | previous
     }
 }
@@ -83,9 +81,7 @@ impl VerifyCache {
             return Lookup::Hit(hit);
         }
         match self.missing.read().get(key_id) {
-            Some(at) if now - *at < chrono::Duration::seconds(MISSING_TTL_SECONDS) => {
-                Lookup::KnownMissing
-            }
+            Some(at) if now - *at < chrono::Duration::seconds(MISSING_TTL_SECONDS) => Lookup::KnownMissing,
             _ => Lookup::Miss,
         }
     }
@@ -187,15 +183,9 @@ mod tests {
         cache.insert_missing(cache.generation(), "a", now);
         assert!(matches!(cache.lookup("a", now), Lookup::KnownMissing));
         let later = now + chrono::Duration::seconds(MISSING_TTL_SECONDS);
-        assert!(
-            matches!(cache.lookup("a", later), Lookup::Miss),
-            "remembered only briefly"
-        );
+        assert!(matches!(cache.lookup("a", later), Lookup::Miss), "remembered only briefly");
         cache.invalidate_key(&KeyId::from_string("a"));
-        assert!(
-            matches!(cache.lookup("a", now), Lookup::Miss),
-            "a created key is found at once"
-        );
+        assert!(matches!(cache.lookup("a", now), Lookup::Miss), "a created key is found at once");
         cache.insert_missing(cache.generation(), "a", now);
         cache.clear();
         assert!(matches!(cache.lookup("a", now), Lookup::Miss));

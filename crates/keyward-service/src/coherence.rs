@@ -45,9 +45,7 @@ impl Keyward {
             match listener.next().await {
                 Ok(invalidation) => {
                     if invalidation == Invalidation::Everything {
-                        tracing::warn!(
-                            "cache invalidation connection was lost; dropping the whole cache"
-                        );
+                        tracing::warn!("cache invalidation connection was lost; dropping the whole cache");
                     }
                     self.apply(&invalidation);
                 }

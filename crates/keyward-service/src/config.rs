@@ -33,6 +33,12 @@ pub struct Config {
     /// Failed logins allowed per account (and ×4 per client address) in `login_throttle_window_seconds`.
     pub login_max_failures: u32,
     pub login_throttle_window_seconds: u64,
+    /// Record every data-plane check in the usage log.
+    pub usage_log: bool,
+    /// Usage events waiting to be written at most; beyond that they are dropped and counted.
+    pub usage_queue_capacity: usize,
+    /// This node's name in usage records (default: host name and process id).
+    pub node_name: Option<String>,
     pub scopes: Option<Vec<ScopeDef>>,
     pub roles: Vec<RoleDef>,
 }
@@ -59,6 +65,9 @@ impl Default for Config {
             session_ttl_hours: 12,
             login_max_failures: 5,
             login_throttle_window_seconds: 900,
+            usage_log: true,
+            usage_queue_capacity: 65_536,
+            node_name: None,
             scopes: None,
             roles: Vec::new(),
         }
@@ -90,22 +99,21 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "session_ttl_hours",
     "login_max_failures",
     "login_throttle_window_seconds",
+    "usage_log",
+    "usage_queue_capacity",
+    "node_name",
     "scopes",
     "roles",
 ];
 
 impl Config {
     /// Loads the file (if any), applies `KEYWARD_*` overrides from `env`, validates.
-    pub fn load(
-        file: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+                text.parse::<toml::Table>().map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
             }
             None => toml::Table::new(),
         };
@@ -115,9 +123,8 @@ impl Config {
                 table.insert((*key).to_string(), env_value(&raw));
             }
         }
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError(e.message().to_string()))?;
+        let config: Config =
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError(e.message().to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -126,29 +133,21 @@ impl Config {
         keyward_domain::secret::validate_prefix(&self.key_prefix)
             .map_err(|e| ConfigError(format!("key_prefix: {e}")))?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
-            return Err(ConfigError(
-                "tls_cert and tls_key must be set together".into(),
-            ));
+            return Err(ConfigError("tls_cert and tls_key must be set together".into()));
         }
         if self.default_lifetime_days == 0 {
-            return Err(ConfigError(
-                "default_lifetime_days must be at least 1".into(),
-            ));
+            return Err(ConfigError("default_lifetime_days must be at least 1".into()));
         }
         if let Some(max) = self.max_lifetime_days {
             if max < self.default_lifetime_days {
-                return Err(ConfigError(
-                    "max_lifetime_days is below default_lifetime_days".into(),
-                ));
+                return Err(ConfigError("max_lifetime_days is below default_lifetime_days".into()));
             }
         }
         if self.max_networks > 1000 {
             return Err(ConfigError("max_networks must be at most 1000".into()));
         }
         if self.session_ttl_hours == 0 || self.login_max_failures == 0 {
-            return Err(ConfigError(
-                "session_ttl_hours and login_max_failures must be at least 1".into(),
-            ));
+            return Err(ConfigError("session_ttl_hours and login_max_failures must be at least 1".into()));
         }
         self.catalog()?;
         Ok(())
@@ -164,6 +163,15 @@ impl Config {
         Catalog::new(scopes, roles).map_err(ConfigError)
     }
 
+    /// This node's name: `node_name`, else `<host name>-<process id>`.
+    pub fn node(&self) -> String {
+        self.node_name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            let host = host.trim();
+            format!("{}-{}", if host.is_empty() { "keyward" } else { host }, std::process::id())
+        })
+    }
+
     pub fn expiry_rules(&self) -> ExpiryRules {
         ExpiryRules {
             default_lifetime_days: self.default_lifetime_days,
@@ -173,9 +181,7 @@ impl Config {
     }
 
     pub fn policy(&self) -> PolicySettings {
-        PolicySettings {
-            superadmin_can_issue_keys: self.superadmin_can_issue_keys,
-        }
+        PolicySettings { superadmin_can_issue_keys: self.superadmin_can_issue_keys }
     }
 
     /// The SQLite file the database URL names, if it names one.
@@ -206,10 +212,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyward.toml");
         std::fs::write(&path, text).unwrap();
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::load(Some(&path), |k| env.get(k).cloned())
     }
 
@@ -227,17 +230,8 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/keyward.example.toml");
         let c = Config::load(Some(&path), |_| None).unwrap();
         let defaults = Config::default();
-        assert_eq!(
-            (c.listen.as_str(), c.max_networks, c.session_ttl_hours),
-            (defaults.listen.as_str(), 10, 12)
-        );
-        assert!(
-            c.catalog()
-                .unwrap()
-                .role("cloud_account_viewer")
-                .unwrap()
-                .requires_targets
-        );
+        assert_eq!((c.listen.as_str(), c.max_networks, c.session_ttl_hours), (defaults.listen.as_str(), 10, 12));
+        assert!(c.catalog().unwrap().role("cloud_account_viewer").unwrap().requires_targets);
     }
 
     #[test]
@@ -267,21 +261,11 @@ mod tests {
     fn scopes_replace_the_example_catalog() {
         let c = load("[[scopes]]\nname = \"billing\"\nresources = [\"invoices\"]\n\n[[roles]]\nname = \"biller\"\npermissions = [\"billing.*:write\"]\n", &[]).unwrap();
         let catalog = c.catalog().unwrap();
-        assert!(catalog
-            .check_permission(&"billing.invoices:read".parse().unwrap())
-            .is_ok());
-        assert!(catalog
-            .check_permission(&"events.alerts:read".parse().unwrap())
-            .is_err());
-        assert!(catalog
-            .check_permission(&"keyward.keys:read".parse().unwrap())
-            .is_ok());
+        assert!(catalog.check_permission(&"billing.invoices:read".parse().unwrap()).is_ok());
+        assert!(catalog.check_permission(&"events.alerts:read".parse().unwrap()).is_err());
+        assert!(catalog.check_permission(&"keyward.keys:read".parse().unwrap()).is_ok());
         assert!(catalog.role("biller").is_some() && catalog.role("global_viewer").is_some());
-        assert!(load(
-            "[[roles]]\nname = \"r\"\npermissions = [\"nope.x:read\"]\n",
-            &[]
-        )
-        .is_err());
+        assert!(load("[[roles]]\nname = \"r\"\npermissions = [\"nope.x:read\"]\n", &[]).is_err());
         assert!(load("key_prefix = \"BAD\"", &[]).is_err());
         assert!(load("tls_cert = \"a.pem\"", &[]).is_err());
     }

@@ -46,9 +46,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => ServiceError::Conflict(what),
-            StoreError::InvalidCursor => {
-                ServiceError::Malformed("the cursor is not one this server made".into())
-            }
+            StoreError::InvalidCursor => ServiceError::Malformed("the cursor is not one this server made".into()),
             StoreError::NotFound => ServiceError::NotFound("record"),
             StoreError::VersionConflict => {
                 ServiceError::Conflict("the record was changed by another request; retry".into())

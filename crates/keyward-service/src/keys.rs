@@ -11,8 +11,8 @@ use keyward_domain::admin::Admin;
 use keyward_domain::catalog::{GrantInput, RoleInput};
 use keyward_domain::ids::{AdminId, KeyId};
 use keyward_domain::key::{
-    validate_description, validate_grace, validate_name, ApiKey, ExpiryInput, KeyFormat, KeyStatus,
-    PreviousSecret, Privileges,
+    validate_description, validate_grace, validate_name, ApiKey, ExpiryInput, KeyFormat, KeyStatus, PreviousSecret,
+    Privileges,
 };
 use keyward_domain::network::parse_networks;
 use keyward_domain::permission::Grant;
@@ -112,21 +112,10 @@ impl Keyward {
 
     /// The current permissions of a key's owner; none once the owner is deleted.
     async fn owner_permissions(&self, owner: &AdminId) -> ServiceResult<Vec<Grant>> {
-        Ok(self
-            .store()
-            .get_admin(owner)
-            .await?
-            .map(|a| a.permissions)
-            .unwrap_or_default())
+        Ok(self.store().get_admin(owner).await?.map(|a| a.permissions).unwrap_or_default())
     }
 
-    fn key_audit(
-        &self,
-        action: &str,
-        access: &KeyAccess,
-        key: &ApiKey,
-        ctx: &RequestContext,
-    ) -> LogRecord {
+    fn key_audit(&self, action: &str, access: &KeyAccess, key: &ApiKey, ctx: &RequestContext) -> LogRecord {
         let mut r = self.audit(action, access.actor(), ctx);
         r.key_id = Some(key.id.clone());
         r.key_owner_id = Some(key.owner_id.clone());
@@ -146,22 +135,15 @@ impl Keyward {
         inherit: bool,
     ) -> ServiceResult<Privileges> {
         let roles = self.catalog().parse_roles(roles.unwrap_or_default())?;
-        let grants = self
-            .catalog()
-            .parse_grants("grants", grants.unwrap_or_default())?;
+        let grants = self.catalog().parse_grants("grants", grants.unwrap_or_default())?;
         Ok(Privileges::new(roles, grants, inherit)?)
     }
 
-    fn check_unsupported(
-        format: Option<&str>,
-        verify_key: bool,
-        signing: bool,
-    ) -> ServiceResult<KeyFormat> {
+    fn check_unsupported(format: Option<&str>, verify_key: bool, signing: bool) -> ServiceResult<KeyFormat> {
         let format = match format {
             None => KeyFormat::Opaque,
-            Some(f) => KeyFormat::parse(f).ok_or_else(|| {
-                ServiceError::validation("format", format!("must be `opaque` or `jwt`, not {f:?}"))
-            })?,
+            Some(f) => KeyFormat::parse(f)
+                .ok_or_else(|| ServiceError::validation("format", format!("must be `opaque` or `jwt`, not {f:?}")))?,
         };
         if format == KeyFormat::Jwt {
             return Err(ServiceError::validation(
@@ -189,29 +171,17 @@ impl Keyward {
         if let Some(d) = &input.description {
             validate_description(d)?;
         }
-        let format = Self::check_unsupported(
-            input.format.as_deref(),
-            input.verify_key.is_some(),
-            input.signing.is_some(),
-        )?;
+        let format =
+            Self::check_unsupported(input.format.as_deref(), input.verify_key.is_some(), input.signing.is_some())?;
         let now = self.now();
         let rules = self.config().expiry_rules();
-        let expiry = ExpiryInput::from_fields(
-            input.expiry.expires_at,
-            input.expiry.lifetime_days,
-            input.expiry.never_expires,
-        )?
-        .unwrap_or(ExpiryInput::LifetimeDays(i64::from(
-            rules.default_lifetime_days,
-        )));
+        let expiry =
+            ExpiryInput::from_fields(input.expiry.expires_at, input.expiry.lifetime_days, input.expiry.never_expires)?
+                .unwrap_or(ExpiryInput::LifetimeDays(i64::from(rules.default_lifetime_days)));
         let (expires_at, lifetime_days) = expiry.resolve(now, &rules)?;
-        let privileges =
-            self.parse_privileges(input.roles, input.grants, input.inherit.unwrap_or(false))?;
+        let privileges = self.parse_privileges(input.roles, input.grants, input.inherit.unwrap_or(false))?;
         check_no_escalation(&owner, &privileges, self.catalog())?;
-        let networks = parse_networks(
-            &input.networks.unwrap_or_default(),
-            self.config().max_networks,
-        )?;
+        let networks = parse_networks(&input.networks.unwrap_or_default(), self.config().max_networks)?;
         let id = KeyId::generate(&mut rand::thread_rng());
         let (secret, secret_hash) = self.new_secret(&id);
         let key = ApiKey {
@@ -235,31 +205,20 @@ impl Keyward {
             previous_secret: None,
             last_used_at: None,
             last_used_ip: None,
+            use_count: 0,
             version: 1,
         };
         let mut record = self.key_audit("key.created", access, &key, ctx);
         record.details = Some(describe(&key, self));
-        self.store()
-            .insert_key(&key, &record)
-            .await
-            .map_err(|e| name_conflict(e, &key.name))?;
+        self.store().insert_key(&key, &record).await.map_err(|e| name_conflict(e, &key.name))?;
         self.inner.cache.invalidate_key(&key.id);
-        Ok(IssuedKey {
-            view: self.view(key, owner.email, &owner.permissions),
-            secret,
-        })
+        Ok(IssuedKey { view: self.view(key, owner.email, &owner.permissions), secret })
     }
 
     /// A key the caller may see, not deleted; anything else is `404`.
-    async fn visible_key(
-        &self,
-        visibility: &Visibility,
-        id: &KeyId,
-    ) -> ServiceResult<(ApiKey, String)> {
+    async fn visible_key(&self, visibility: &Visibility, id: &KeyId) -> ServiceResult<(ApiKey, String)> {
         match self.store().get_key_with_owner(id).await? {
-            Some(k) if k.key.deleted_at.is_none() && visibility.can_see(&k.key.owner_id) => {
-                Ok((k.key, k.owner_email))
-            }
+            Some(k) if k.key.deleted_at.is_none() && visibility.can_see(&k.key.owner_id) => Ok((k.key, k.owner_email)),
             _ => Err(ServiceError::NotFound("key")),
         }
     }
@@ -270,11 +229,7 @@ impl Keyward {
         Ok(self.view(key, owner_email, &owner_permissions))
     }
 
-    pub async fn list_keys(
-        &self,
-        access: &KeyAccess,
-        listing: KeyListing,
-    ) -> ServiceResult<Page<KeyView>> {
+    pub async fn list_keys(&self, access: &KeyAccess, listing: KeyListing) -> ServiceResult<Page<KeyView>> {
         let now = self.now();
         let status = match listing.status.as_deref() {
             None | Some("all") => StatusFilter::All,
@@ -291,19 +246,11 @@ impl Keyward {
         let expiring_before = match listing.expiring_within_days {
             None => None,
             Some(d) if !(0..=36_500).contains(&d) => {
-                return Err(ServiceError::validation(
-                    "expiring_within_days",
-                    "must be between 0 and 36500",
-                ))
+                return Err(ServiceError::validation("expiring_within_days", "must be between 0 and 36500"))
             }
             Some(d) => Some(now + Duration::days(d)),
         };
-        let owner = match listing
-            .owner
-            .as_deref()
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-        {
+        let owner = match listing.owner.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
             None => None,
             Some(o) if o.contains('@') => Some(
                 self.store()
@@ -333,25 +280,16 @@ impl Keyward {
                 let permissions = self.owner_permissions(&k.key.owner_id).await?;
                 owners.insert(k.key.owner_id.clone(), permissions);
             }
-            let permissions = owners
-                .get(&k.key.owner_id)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let permissions = owners.get(&k.key.owner_id).map(Vec::as_slice).unwrap_or_default();
             items.push(self.view(k.key, k.owner_email, permissions));
         }
-        Ok(Page {
-            items,
-            next_cursor: page.next_cursor,
-        })
+        Ok(Page { items, next_cursor: page.next_cursor })
     }
 
     pub async fn key_stats(&self, access: &KeyAccess) -> ServiceResult<KeyStats> {
         let now = self.now();
-        let query = StatsQuery {
-            visibility: access.visibility().clone(),
-            now,
-            expiring_before: now + Duration::days(30),
-        };
+        let query =
+            StatsQuery { visibility: access.visibility().clone(), now, expiring_before: now + Duration::days(30) };
         Ok(self.store().key_stats(&query).await?)
     }
 
@@ -363,12 +301,8 @@ impl Keyward {
         id: &KeyId,
         mut change: impl FnMut(&mut ApiKey, &Admin) -> ServiceResult<(Vec<LogRecord>, T)>,
     ) -> ServiceResult<(KeyView, T)> {
-        let stripe = id.as_str().bytes().fold(0usize, |h, b| {
-            h.wrapping_mul(31).wrapping_add(usize::from(b))
-        });
-        let _serialized = self.inner.key_locks[stripe % self.inner.key_locks.len()]
-            .lock()
-            .await;
+        let stripe = id.as_str().bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+        let _serialized = self.inner.key_locks[stripe % self.inner.key_locks.len()].lock().await;
         for _ in 0..5 {
             let (mut key, owner_email) = self.visible_key(access.visibility(), id).await?;
             let owner = self
@@ -392,9 +326,7 @@ impl Keyward {
                 Err(e) => return Err(name_conflict(e, &key.name)),
             }
         }
-        Err(ServiceError::Conflict(
-            "the key is being changed by other requests; retry".into(),
-        ))
+        Err(ServiceError::Conflict("the key is being changed by other requests; retry".into()))
     }
 
     pub async fn update_key(
@@ -407,11 +339,8 @@ impl Keyward {
         Self::check_unsupported(None, matches!(patch.verify_key, Some(Some(_))), false)?;
         let now = self.now();
         let rules = self.config().expiry_rules();
-        let expiry = ExpiryInput::from_fields(
-            patch.expiry.expires_at,
-            patch.expiry.lifetime_days,
-            patch.expiry.never_expires,
-        )?;
+        let expiry =
+            ExpiryInput::from_fields(patch.expiry.expires_at, patch.expiry.lifetime_days, patch.expiry.never_expires)?;
         if let Some(name) = &patch.name {
             validate_name(name)?;
         }
@@ -422,14 +351,11 @@ impl Keyward {
             Some(list) => Some(parse_networks(list, self.config().max_networks)?),
             None => None,
         };
-        let touches_privileges =
-            patch.roles.is_some() || patch.grants.is_some() || patch.inherit.is_some();
+        let touches_privileges = patch.roles.is_some() || patch.grants.is_some() || patch.inherit.is_some();
         let (view, ()) = self
             .mutate_key(access, id, |key, owner| {
                 if key.revoked_at.is_some() {
-                    return Err(ServiceError::Conflict(
-                        "a revoked key cannot be changed".into(),
-                    ));
+                    return Err(ServiceError::Conflict("a revoked key cannot be changed".into()));
                 }
                 let mut changed: Vec<&str> = Vec::new();
                 if let Some(name) = &patch.name {
@@ -454,17 +380,17 @@ impl Keyward {
                     changed.push("expires_at");
                 }
                 if touches_privileges {
-                    let inherit = patch.inherit.unwrap_or(
-                        key.privileges.inherit && patch.roles.is_none() && patch.grants.is_none(),
-                    );
-                    let roles = patch.roles.clone().or_else(|| {
-                        (!inherit)
-                            .then(|| key.privileges.roles.iter().map(RoleInput::from).collect())
-                    });
-                    let grants = patch.grants.clone().or_else(|| {
-                        (!inherit)
-                            .then(|| key.privileges.grants.iter().map(GrantInput::from).collect())
-                    });
+                    let inherit = patch
+                        .inherit
+                        .unwrap_or(key.privileges.inherit && patch.roles.is_none() && patch.grants.is_none());
+                    let roles = patch
+                        .roles
+                        .clone()
+                        .or_else(|| (!inherit).then(|| key.privileges.roles.iter().map(RoleInput::from).collect()));
+                    let grants = patch
+                        .grants
+                        .clone()
+                        .or_else(|| (!inherit).then(|| key.privileges.grants.iter().map(GrantInput::from).collect()));
                     let privileges = self.parse_privileges(roles, grants, inherit)?;
                     check_no_escalation(owner, &privileges, self.catalog())?;
                     key.privileges = privileges;
@@ -507,19 +433,14 @@ impl Keyward {
         let (view, secret) = self
             .mutate_key(access, id, |key, _| {
                 if key.revoked_at.is_some() {
-                    return Err(ServiceError::Conflict(
-                        "a revoked key cannot be refreshed".into(),
-                    ));
+                    return Err(ServiceError::Conflict("a revoked key cannot be refreshed".into()));
                 }
                 let (secret, hash) = self.new_secret(&key.id);
-                key.previous_secret = (grace > Duration::zero()).then_some(PreviousSecret {
-                    hash: key.secret_hash,
-                    valid_until: now + grace,
-                });
+                key.previous_secret = (grace > Duration::zero())
+                    .then_some(PreviousSecret { hash: key.secret_hash, valid_until: now + grace });
                 key.secret_hash = hash;
                 let mut record = self.key_audit("key.refreshed", access, key, ctx);
-                record.details =
-                    Some(serde_json::json!({ "grace_period_seconds": grace.num_seconds() }));
+                record.details = Some(serde_json::json!({ "grace_period_seconds": grace.num_seconds() }));
                 Ok((vec![record], secret))
             })
             .await?;
@@ -536,16 +457,12 @@ impl Keyward {
         let (view, secret) = self
             .mutate_key(access, id, |key, _| {
                 if key.revoked_at.is_some() {
-                    return Err(ServiceError::Conflict(
-                        "a revoked key cannot be regenerated".into(),
-                    ));
+                    return Err(ServiceError::Conflict("a revoked key cannot be regenerated".into()));
                 }
                 let (secret, hash) = self.new_secret(&key.id);
                 key.secret_hash = hash;
                 key.previous_secret = None;
-                key.expires_at = key
-                    .lifetime_days
-                    .map(|d| now + Duration::days(i64::from(d)));
+                key.expires_at = key.lifetime_days.map(|d| now + Duration::days(i64::from(d)));
                 key.privileges = key.initial_privileges.clone();
                 let mut record = self.key_audit("key.regenerated", access, key, ctx);
                 record.details = Some(describe(key, self));
@@ -556,12 +473,7 @@ impl Keyward {
     }
 
     /// Idempotent: revoking a revoked key changes nothing and writes no record.
-    pub async fn revoke_key(
-        &self,
-        access: &KeyAccess,
-        id: &KeyId,
-        ctx: &RequestContext,
-    ) -> ServiceResult<KeyView> {
+    pub async fn revoke_key(&self, access: &KeyAccess, id: &KeyId, ctx: &RequestContext) -> ServiceResult<KeyView> {
         let now = self.now();
         let (view, ()) = self
             .mutate_key(access, id, |key, _| {
@@ -577,12 +489,7 @@ impl Keyward {
     }
 
     /// Revokes the key if needed, then hides it; its records stay searchable by its id.
-    pub async fn delete_key(
-        &self,
-        access: &KeyAccess,
-        id: &KeyId,
-        ctx: &RequestContext,
-    ) -> ServiceResult<()> {
+    pub async fn delete_key(&self, access: &KeyAccess, id: &KeyId, ctx: &RequestContext) -> ServiceResult<()> {
         let now = self.now();
         self.mutate_key(access, id, |key, _| {
             let mut audits = Vec::new();
@@ -604,19 +511,14 @@ impl Keyward {
 
 fn name_conflict(e: StoreError, name: &str) -> ServiceError {
     match e {
-        StoreError::Conflict(_) => {
-            ServiceError::Conflict(format!("you already have a key named {name:?}"))
-        }
+        StoreError::Conflict(_) => ServiceError::Conflict(format!("you already have a key named {name:?}")),
         other => other.into(),
     }
 }
 
 /// What an audit record says about a key's settings (never its secret or hashes).
 fn describe(key: &ApiKey, keyward: &Keyward) -> serde_json::Value {
-    let grants = key
-        .privileges
-        .own_grants(keyward.catalog())
-        .unwrap_or_default();
+    let grants = key.privileges.own_grants(keyward.catalog()).unwrap_or_default();
     serde_json::json!({
         "name": key.name,
         "expires_at": key.expires_at,

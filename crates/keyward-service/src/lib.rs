@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod keys;
 pub mod logs;
+pub mod metrics;
 mod pepper;
 mod throttle;
 pub mod usage;
@@ -68,8 +69,10 @@ struct Inner {
     cache: cache::VerifyCache,
     /// Failed-login counters per account and per address.
     throttle: throttle::LoginThrottle,
-    /// Pending `last_used_*` updates, flushed in the background.
-    usage: usage::UsageRecorder,
+    /// The usage log's queue and counters; written in the background.
+    usage: usage::UsageLog,
+    /// Data-plane counters for `/metrics`.
+    counters: metrics::Counters,
     /// Changes to one key are applied one at a time on this node (striped by key id), so the
     /// store's optimistic version check only has to resolve races between nodes.
     key_locks: Vec<tokio::sync::Mutex<()>>,
@@ -77,9 +80,7 @@ struct Inner {
 
 impl std::fmt::Debug for Keyward {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyward")
-            .field("backend", &self.inner.store.backend())
-            .finish_non_exhaustive()
+        f.debug_struct("Keyward").field("backend", &self.inner.store.backend()).finish_non_exhaustive()
     }
 }
 
@@ -109,12 +110,7 @@ pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl Options {
     pub fn new(config: Config) -> Self {
-        Options {
-            config,
-            clock: Arc::new(SystemClock),
-            env: Box::new(|k| std::env::var(k).ok()),
-            bootstrap: true,
-        }
+        Options { config, clock: Arc::new(SystemClock), env: Box::new(|k| std::env::var(k).ok()), bootstrap: true }
     }
 }
 
@@ -122,19 +118,12 @@ impl Keyward {
     /// Opens the database (running migrations), loads or creates the pepper, and creates the
     /// bootstrap superadmin on an empty database.
     pub async fn start(options: Options) -> ServiceResult<(Keyward, StartupReport)> {
-        let Options {
-            config,
-            clock,
-            env,
-            bootstrap,
-        } = options;
-        let catalog = config
-            .catalog()
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let Options { config, clock, env, bootstrap } = options;
+        let catalog = config.catalog().map_err(|e| ServiceError::Internal(e.to_string()))?;
         let store = keyward_store::open(&config.database_url).await?;
         let mut report = StartupReport::default();
-        let pepper =
-            pepper::load(&config, store.as_ref(), env.as_ref(), &mut report.warnings).await?;
+        let pepper = pepper::load(&config, store.as_ref(), env.as_ref(), &mut report.warnings).await?;
+        let usage = usage::UsageLog::new(config.usage_log, config.usage_queue_capacity, config.node());
         let keyward = Keyward {
             inner: Arc::new(Inner {
                 store,
@@ -147,7 +136,8 @@ impl Keyward {
                 catalog,
                 clock,
                 cache: cache::VerifyCache::default(),
-                usage: usage::UsageRecorder::default(),
+                usage,
+                counters: metrics::Counters::default(),
                 key_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             }),
         };
@@ -198,11 +188,11 @@ impl Keyward {
             key_owner_id: None,
             subject_admin_id: None,
             actor: actor.clone(),
-            client_ip: ctx
-                .client_ip
-                .map(|ip| keyward_domain::network::canonical(ip).to_string()),
+            client_ip: ctx.client_ip.map(|ip| keyward_domain::network::canonical(ip).to_string()),
             code: None,
             permission: None,
+            target: None,
+            node: None,
             details: None,
         }
     }

@@ -26,34 +26,21 @@ impl Keyward {
         Ok(self.store().verify_audit_chain().await?)
     }
 
-    pub async fn search_logs(
-        &self,
-        access: &LogAccess,
-        search: LogSearch,
-    ) -> ServiceResult<Page<LogRecord>> {
+    pub async fn search_logs(&self, access: &LogAccess, search: LogSearch) -> ServiceResult<Page<LogRecord>> {
         let kind = match search.kind.as_deref() {
             None | Some("") | Some("all") => None,
             Some("audit") => Some(LogKind::Audit),
             Some("usage") => Some(LogKind::Usage),
             Some(other) => {
-                return Err(ServiceError::validation(
-                    "kind",
-                    format!("must be audit or usage, not {other:?}"),
-                ))
+                return Err(ServiceError::validation("kind", format!("must be audit or usage, not {other:?}")))
             }
         };
         if search.key_ids.len() > 100 {
-            return Err(ServiceError::validation(
-                "key_id",
-                "at most 100 key ids per search",
-            ));
+            return Err(ServiceError::validation("key_id", "at most 100 key ids per search"));
         }
         if let (Some(since), Some(until)) = (search.since, search.until) {
             if since > until {
-                return Err(ServiceError::validation(
-                    "since",
-                    "must not be after `until`",
-                ));
+                return Err(ServiceError::validation("since", "must not be after `until`"));
             }
         }
         let query = LogQuery {

@@ -24,19 +24,11 @@ impl LoginThrottle {
     }
 
     fn keys(email: &str, address: Option<&str>) -> [(String, bool); 2] {
-        [
-            (format!("account:{email}"), true),
-            (format!("address:{}", address.unwrap_or("-")), false),
-        ]
+        [(format!("account:{email}"), true), (format!("address:{}", address.unwrap_or("-")), false)]
     }
 
     /// `Some(seconds)` to wait when either counter is exhausted.
-    pub(crate) fn check(
-        &self,
-        email: &str,
-        address: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Option<u64> {
+    pub(crate) fn check(&self, email: &str, address: Option<&str>, now: DateTime<Utc>) -> Option<u64> {
         let mut map = self.failures.lock();
         let mut wait: Option<u64> = None;
         for (key, is_account) in Self::keys(email, address) {
@@ -44,11 +36,7 @@ impl LoginThrottle {
                 continue;
             };
             times.retain(|t| *t + self.window > now);
-            let max = if is_account {
-                self.max_per_account
-            } else {
-                self.max_per_address
-            };
+            let max = if is_account { self.max_per_account } else { self.max_per_address };
             if times.len() >= max as usize {
                 let oldest = times.first().copied().unwrap_or(now);
                 let secs = (oldest + self.window - now).num_seconds().max(1) as u64;
@@ -84,21 +72,11 @@ mod tests {
             t.record_failure("a", Some("1.2.3.4"), now);
         }
         assert!(t.check("a", Some("9.9.9.9"), now).is_some(), "per account");
-        assert_eq!(
-            t.check("b", Some("1.2.3.4"), now),
-            None,
-            "address limit is higher"
-        );
-        assert_eq!(
-            t.check("a", Some("1.2.3.4"), now + Duration::seconds(61)),
-            None
-        );
+        assert_eq!(t.check("b", Some("1.2.3.4"), now), None, "address limit is higher");
+        assert_eq!(t.check("a", Some("1.2.3.4"), now + Duration::seconds(61)), None);
         for i in 0..12 {
             t.record_failure(&format!("user{i}"), Some("5.5.5.5"), now);
         }
-        assert!(
-            t.check("fresh", Some("5.5.5.5"), now).is_some(),
-            "per address"
-        );
+        assert!(t.check("fresh", Some("5.5.5.5"), now).is_some(), "per address");
     }
 }

@@ -6,12 +6,14 @@
 //! expired), expired, owner disabled, network, permission.
 
 use crate::cache::{CachedKey, Lookup};
+use crate::usage::UsageEvent;
 use crate::{Keyward, ServiceResult};
 use chrono::{DateTime, Utc};
 use keyward_domain::network;
 use keyward_domain::permission::{allows, Permission};
 use keyward_domain::secret::parse_presented;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// The answer codes of SPEC §2 "Verification".
@@ -45,10 +47,7 @@ impl VerifyCode {
 
     /// Would forward-auth answer `401` (the credential itself is no good) rather than `403`?
     pub fn is_authentication_failure(self) -> bool {
-        matches!(
-            self,
-            VerifyCode::NotFound | VerifyCode::Expired | VerifyCode::Revoked
-        )
+        matches!(self, VerifyCode::NotFound | VerifyCode::Expired | VerifyCode::Revoked)
     }
 }
 
@@ -67,28 +66,67 @@ pub struct VerifyQuery<'a> {
 pub struct Verdict {
     pub code: VerifyCode,
     pub key: Option<Arc<CachedKey>>,
+    /// When the check was made (the clock is read once per check).
+    pub time: DateTime<Utc>,
 }
 
 impl Verdict {
-    fn not_found() -> Self {
-        Verdict {
-            code: VerifyCode::NotFound,
-            key: None,
+    fn not_found(time: DateTime<Utc>) -> Self {
+        Verdict { code: VerifyCode::NotFound, key: None, time }
+    }
+}
+
+/// Which data-plane endpoint a check came through, as the usage log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// `POST /v1/verify` (`key.verified`).
+    Verify,
+    /// `GET /v1/forward-auth` (`forward_auth`).
+    ForwardAuth,
+}
+
+impl Channel {
+    fn action(self) -> &'static str {
+        match self {
+            Channel::Verify => "key.verified",
+            Channel::ForwardAuth => "forward_auth",
         }
     }
 }
 
 impl Keyward {
+    /// A data-plane check: [`verify`](Self::verify), counted by code and recorded in the usage
+    /// log (without waiting for it to be written).
+    pub async fn check(&self, query: VerifyQuery<'_>, channel: Channel) -> ServiceResult<Verdict> {
+        let verdict = self.verify(query).await?;
+        self.inner.counters.count(verdict.code);
+        if self.inner.usage.enabled() {
+            self.inner.usage.record(UsageEvent {
+                time: verdict.time,
+                action: channel.action(),
+                key: verdict.key.clone(),
+                code: verdict.code.as_str(),
+                permission: query.permission.cloned(),
+                target: query.target.map(Box::from),
+                client_ip: query.client_ip,
+                success: verdict.code == VerifyCode::Valid,
+            });
+        }
+        Ok(verdict)
+    }
+
+    /// Is the key valid for this query? The answer only: nothing is logged or counted (the
+    /// management API authenticates its callers with this).
     pub async fn verify(&self, query: VerifyQuery<'_>) -> ServiceResult<Verdict> {
-        let Ok(presented) = parse_presented(query.key) else {
-            return Ok(Verdict::not_found());
-        };
         let now = self.now();
+        let Ok(presented) = parse_presented(query.key) else {
+            return Ok(Verdict::not_found(now));
+        };
         let Some(entry) = self.cached_key(presented.key_id, now).await? else {
-            return Ok(Verdict::not_found());
+            return Ok(Verdict::not_found(now));
         };
         if !entry.secret_matches(&self.inner.hasher.hash(presented.secret), now) {
-            return Ok(Verdict::not_found());
+            return Ok(Verdict::not_found(now));
         }
         let code = if entry.revoked {
             VerifyCode::Revoked
@@ -98,35 +136,28 @@ impl Keyward {
             VerifyCode::OwnerDisabled
         } else if !network::allows(&entry.networks, query.client_ip) {
             VerifyCode::IpNotAllowed
-        } else if query
-            .permission
-            .is_some_and(|p| !allows(&entry.grants, p, query.target))
-        {
+        } else if query.permission.is_some_and(|p| !allows(&entry.grants, p, query.target)) {
             VerifyCode::InsufficientPermission
         } else {
             VerifyCode::Valid
         };
-        if code == VerifyCode::Valid {
-            let ip = query.client_ip.map(|ip| network::canonical(ip).to_string());
-            self.inner.usage.record(&entry.id, now, ip);
-        }
-        Ok(Verdict {
-            code,
-            key: Some(entry),
-        })
+        Ok(Verdict { code, key: Some(entry), time: now })
     }
 
     /// The key's snapshot, from the cache or loaded from the store on a miss.
-    async fn cached_key(
-        &self,
-        key_id: &str,
-        now: DateTime<Utc>,
-    ) -> ServiceResult<Option<Arc<CachedKey>>> {
+    async fn cached_key(&self, key_id: &str, now: DateTime<Utc>) -> ServiceResult<Option<Arc<CachedKey>>> {
+        let counters = &self.inner.counters;
         match self.inner.cache.lookup(key_id, now) {
-            Lookup::Hit(entry) => return Ok(Some(entry)),
-            Lookup::KnownMissing => return Ok(None),
-            Lookup::Miss => {}
-        }
+            Lookup::Hit(entry) => {
+                counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(entry));
+            }
+            Lookup::KnownMissing => {
+                counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Lookup::Miss => counters.cache_misses.fetch_add(1, Ordering::Relaxed),
+        };
         let generation = self.inner.cache.generation();
         let id = keyward_domain::ids::KeyId::from_string(key_id);
         let Some(key) = self.store().get_key(&id).await? else {

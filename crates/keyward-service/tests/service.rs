@@ -12,7 +12,7 @@ use keyward_domain::policy::{
 use keyward_service::admins::{AdminPatch, NewAdmin};
 use keyward_service::keys::{ExpiryFields, KeyPatch, NewKey};
 use keyward_service::logs::LogSearch;
-use keyward_service::verify::{VerifyCode, VerifyQuery};
+use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
 use keyward_service::{Config, Keyward, Options, RequestContext, ServiceError};
 use keyward_testkit::TestDatabase;
 use std::sync::Arc;
@@ -25,12 +25,14 @@ struct Node {
 
 /// A node on a fresh database of the backend this run tests (`KEYWARD_TEST_BACKEND`).
 async fn node() -> Node {
+    node_with(|_| {}).await
+}
+
+async fn node_with(change: impl FnOnce(&mut Config)) -> Node {
     let db = TestDatabase::new().expect("a test database (PostgreSQL unreachable?)");
-    let config = Config {
-        database_url: db.url.clone(),
-        pepper_file: Some(db.dir.join("pepper")),
-        ..Config::default()
-    };
+    let mut config =
+        Config { database_url: db.url.clone(), pepper_file: Some(db.dir.join("pepper")), ..Config::default() };
+    change(&mut config);
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let options = Options {
         config,
@@ -44,29 +46,14 @@ async fn node() -> Node {
     };
     let (keyward, report) = Keyward::start(options).await.unwrap();
     assert_eq!(report.bootstrap_email.as_deref(), Some("root@example.com"));
-    assert!(
-        report.bootstrap_password.is_none(),
-        "a password from the environment is never echoed"
-    );
-    Node {
-        keyward,
-        clock,
-        _db: db,
-    }
+    assert!(report.bootstrap_password.is_none(), "a password from the environment is never echoed");
+    Node { keyward, clock, _db: db }
 }
 
 impl Node {
     async fn principal(&self, email: &str, password: &str) -> Principal {
-        let out = self
-            .keyward
-            .login(email, password, &RequestContext::default())
-            .await
-            .unwrap();
-        self.keyward
-            .authenticate(&out.session_token, &RequestContext::default())
-            .await
-            .unwrap()
-            .principal
+        let out = self.keyward.login(email, password, &RequestContext::default()).await.unwrap();
+        self.keyward.authenticate(&out.session_token, &RequestContext::default()).await.unwrap().principal
     }
 
     async fn admin(&self, email: &str, perms: &[&str]) -> Principal {
@@ -81,10 +68,7 @@ impl Node {
                     password: "password-123".into(),
                     role: "admin".into(),
                     can_manage_keys: true,
-                    permissions: perms
-                        .iter()
-                        .map(|p| GrantInput::Bare(p.to_string()))
-                        .collect(),
+                    permissions: perms.iter().map(|p| GrantInput::Bare(p.to_string())).collect(),
                 },
                 &RequestContext::default(),
             )
@@ -99,12 +83,7 @@ impl Node {
 
     async fn code(&self, secret: &str, permission: Option<&str>) -> VerifyCode {
         let permission = permission.map(|p| p.parse().unwrap());
-        let q = VerifyQuery {
-            key: secret,
-            permission: permission.as_ref(),
-            target: None,
-            client_ip: None,
-        };
+        let q = VerifyQuery { key: secret, permission: permission.as_ref(), target: None, client_ip: None };
         self.keyward.verify(q).await.unwrap().code
     }
 }
@@ -112,16 +91,8 @@ impl Node {
 fn key(name: &str, grants: &[&str], lifetime_days: Option<i64>) -> NewKey {
     NewKey {
         name: name.into(),
-        grants: Some(
-            grants
-                .iter()
-                .map(|g| GrantInput::Bare(g.to_string()))
-                .collect(),
-        ),
-        expiry: ExpiryFields {
-            lifetime_days,
-            ..Default::default()
-        },
+        grants: Some(grants.iter().map(|g| GrantInput::Bare(g.to_string())).collect()),
+        expiry: ExpiryFields { lifetime_days, ..Default::default() },
         ..Default::default()
     }
 }
@@ -133,39 +104,21 @@ async fn keys_expire_on_the_clock() {
     let issue = n.access(&alice, KeyAction::Issue);
     let issued = n
         .keyward
-        .create_key(
-            &issue,
-            key("k", &["events.alerts:read"], Some(1)),
-            &RequestContext::default(),
-        )
+        .create_key(&issue, key("k", &["events.alerts:read"], Some(1)), &RequestContext::default())
         .await
         .unwrap();
     assert_eq!(issued.view.remaining_days, Some(1));
-    assert_eq!(
-        n.code(issued.secret.expose(), Some("events.alerts:read"))
-            .await,
-        VerifyCode::Valid
-    );
+    assert_eq!(n.code(issued.secret.expose(), Some("events.alerts:read")).await, VerifyCode::Valid);
     n.clock.advance(Duration::days(1) + Duration::seconds(1));
-    assert_eq!(
-        n.code(issued.secret.expose(), None).await,
-        VerifyCode::Expired
-    );
+    assert_eq!(n.code(issued.secret.expose(), None).await, VerifyCode::Expired);
     let read = n.access(&alice, KeyAction::Read);
     let view = n.keyward.get_key(&read, &issued.view.key.id).await.unwrap();
     assert_eq!(view.status.as_str(), "expired");
     assert_eq!(view.remaining_days, Some(0));
     // Regenerate restarts the lifetime from now.
-    let again = n
-        .keyward
-        .regenerate_key(&issue, &issued.view.key.id, &RequestContext::default())
-        .await
-        .unwrap();
+    let again = n.keyward.regenerate_key(&issue, &issued.view.key.id, &RequestContext::default()).await.unwrap();
     assert_eq!(n.code(again.secret.expose(), None).await, VerifyCode::Valid);
-    assert_eq!(
-        n.code(issued.secret.expose(), None).await,
-        VerifyCode::NotFound
-    );
+    assert_eq!(n.code(issued.secret.expose(), None).await, VerifyCode::NotFound);
 }
 
 #[tokio::test]
@@ -174,63 +127,21 @@ async fn refresh_grace_ends_on_the_clock_and_on_a_second_refresh() {
     let alice = n.admin("alice@example.com", &["events.*:write"]).await;
     let issue = n.access(&alice, KeyAction::Issue);
     let ctx = RequestContext::default();
-    let first = n
-        .keyward
-        .create_key(&issue, key("k", &[], None), &ctx)
-        .await
-        .unwrap();
+    let first = n.keyward.create_key(&issue, key("k", &[], None), &ctx).await.unwrap();
     let id = first.view.key.id.clone();
-    let second = n
-        .keyward
-        .refresh_key(&issue, &id, Some(60), &ctx)
-        .await
-        .unwrap();
+    let second = n.keyward.refresh_key(&issue, &id, Some(60), &ctx).await.unwrap();
     assert_eq!(n.code(first.secret.expose(), None).await, VerifyCode::Valid);
-    assert_eq!(
-        n.code(second.secret.expose(), None).await,
-        VerifyCode::Valid
-    );
+    assert_eq!(n.code(second.secret.expose(), None).await, VerifyCode::Valid);
     n.clock.advance(Duration::seconds(61));
-    assert_eq!(
-        n.code(first.secret.expose(), None).await,
-        VerifyCode::NotFound
-    );
-    let third = n
-        .keyward
-        .refresh_key(&issue, &id, Some(600), &ctx)
-        .await
-        .unwrap();
-    let fourth = n
-        .keyward
-        .refresh_key(&issue, &id, Some(600), &ctx)
-        .await
-        .unwrap();
-    assert_eq!(
-        n.code(second.secret.expose(), None).await,
-        VerifyCode::NotFound
-    );
-    assert_eq!(
-        n.code(third.secret.expose(), None).await,
-        VerifyCode::Valid,
-        "within its grace"
-    );
-    n.keyward
-        .revoke_key(&n.access(&alice, KeyAction::Manage), &id, &ctx)
-        .await
-        .unwrap();
-    assert_eq!(
-        n.code(third.secret.expose(), None).await,
-        VerifyCode::NotFound,
-        "revoking ends every grace"
-    );
-    assert_eq!(
-        n.code(fourth.secret.expose(), None).await,
-        VerifyCode::Revoked
-    );
-    assert!(matches!(
-        n.keyward.refresh_key(&issue, &id, None, &ctx).await,
-        Err(ServiceError::Conflict(_))
-    ));
+    assert_eq!(n.code(first.secret.expose(), None).await, VerifyCode::NotFound);
+    let third = n.keyward.refresh_key(&issue, &id, Some(600), &ctx).await.unwrap();
+    let fourth = n.keyward.refresh_key(&issue, &id, Some(600), &ctx).await.unwrap();
+    assert_eq!(n.code(second.secret.expose(), None).await, VerifyCode::NotFound);
+    assert_eq!(n.code(third.secret.expose(), None).await, VerifyCode::Valid, "within its grace");
+    n.keyward.revoke_key(&n.access(&alice, KeyAction::Manage), &id, &ctx).await.unwrap();
+    assert_eq!(n.code(third.secret.expose(), None).await, VerifyCode::NotFound, "revoking ends every grace");
+    assert_eq!(n.code(fourth.secret.expose(), None).await, VerifyCode::Revoked);
+    assert!(matches!(n.keyward.refresh_key(&issue, &id, None, &ctx).await, Err(ServiceError::Conflict(_))));
 }
 
 #[tokio::test]
@@ -240,102 +151,43 @@ async fn cached_verdicts_follow_every_write_at_once() {
     let ctx = RequestContext::default();
     let issued = n
         .keyward
-        .create_key(
-            &n.access(&alice, KeyAction::Issue),
-            key("k", &["events.*:write"], None),
-            &ctx,
-        )
+        .create_key(&n.access(&alice, KeyAction::Issue), key("k", &["events.*:write"], None), &ctx)
         .await
         .unwrap();
     let secret = issued.secret.expose();
     let id = issued.view.key.id.clone();
-    assert_eq!(
-        n.code(secret, Some("events.alerts:write")).await,
-        VerifyCode::Valid
-    );
+    assert_eq!(n.code(secret, Some("events.alerts:write")).await, VerifyCode::Valid);
 
     // Narrowing the key's own grants.
-    let patch = KeyPatch {
-        grants: Some(vec![GrantInput::Bare("events.alerts:read".into())]),
-        ..Default::default()
-    };
-    n.keyward
-        .update_key(&n.access(&alice, KeyAction::Manage), &id, patch, &ctx)
-        .await
-        .unwrap();
-    assert_eq!(
-        n.code(secret, Some("events.alerts:write")).await,
-        VerifyCode::InsufficientPermission
-    );
+    let patch = KeyPatch { grants: Some(vec![GrantInput::Bare("events.alerts:read".into())]), ..Default::default() };
+    n.keyward.update_key(&n.access(&alice, KeyAction::Manage), &id, patch, &ctx).await.unwrap();
+    assert_eq!(n.code(secret, Some("events.alerts:write")).await, VerifyCode::InsufficientPermission);
 
     // Narrowing the owner's permissions narrows the key (rule 4), and disabling the owner stops it.
     let root = n.principal("root@example.com", "root-password").await;
     let manage = authorize_admin_management(&root).unwrap();
     let alice_id: AdminId = alice.admin.id.clone();
-    let patch = AdminPatch {
-        permissions: Some(vec![GrantInput::Bare("clients.*:read".into())]),
-        ..Default::default()
-    };
+    let patch = AdminPatch { permissions: Some(vec![GrantInput::Bare("clients.*:read".into())]), ..Default::default() };
+    n.keyward.update_admin(&manage, &alice_id, patch, &ctx).await.unwrap();
+    assert_eq!(n.code(secret, Some("events.alerts:read")).await, VerifyCode::InsufficientPermission);
     n.keyward
-        .update_admin(&manage, &alice_id, patch, &ctx)
-        .await
-        .unwrap();
-    assert_eq!(
-        n.code(secret, Some("events.alerts:read")).await,
-        VerifyCode::InsufficientPermission
-    );
-    n.keyward
-        .update_admin(
-            &manage,
-            &alice_id,
-            AdminPatch {
-                disabled: Some(true),
-                ..Default::default()
-            },
-            &ctx,
-        )
+        .update_admin(&manage, &alice_id, AdminPatch { disabled: Some(true), ..Default::default() }, &ctx)
         .await
         .unwrap();
     assert_eq!(n.code(secret, None).await, VerifyCode::OwnerDisabled);
-    assert!(
-        n.keyward.authenticate(secret, &ctx).await.is_err(),
-        "a disabled owner's key authenticates nothing"
-    );
+    assert!(n.keyward.authenticate(secret, &ctx).await.is_err(), "a disabled owner's key authenticates nothing");
     n.keyward
-        .update_admin(
-            &manage,
-            &alice_id,
-            AdminPatch {
-                disabled: Some(false),
-                ..Default::default()
-            },
-            &ctx,
-        )
+        .update_admin(&manage, &alice_id, AdminPatch { disabled: Some(false), ..Default::default() }, &ctx)
         .await
         .unwrap();
     assert_eq!(n.code(secret, None).await, VerifyCode::Valid);
 
     // Deleting the owner revokes the key, with an audit record per key.
-    n.keyward
-        .delete_admin(&manage, &alice_id, &ctx)
-        .await
-        .unwrap();
+    n.keyward.delete_admin(&manage, &alice_id, &ctx).await.unwrap();
     assert_eq!(n.code(secret, None).await, VerifyCode::Revoked);
     let logs = authorize_logs(&root).unwrap();
-    let search = LogSearch {
-        key_ids: vec![id.to_string()],
-        action: Some("key.revoked".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        n.keyward
-            .search_logs(&logs, search)
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    let search = LogSearch { key_ids: vec![id.to_string()], action: Some("key.revoked".into()), ..Default::default() };
+    assert_eq!(n.keyward.search_logs(&logs, search).await.unwrap().items.len(), 1);
 }
 
 #[tokio::test]
@@ -343,15 +195,7 @@ async fn concurrent_changes_to_one_key_are_all_applied() {
     let n = node().await;
     let alice = n.admin("alice@example.com", &["events.*:write"]).await;
     let ctx = RequestContext::default();
-    let issued = n
-        .keyward
-        .create_key(
-            &n.access(&alice, KeyAction::Issue),
-            key("k", &[], None),
-            &ctx,
-        )
-        .await
-        .unwrap();
+    let issued = n.keyward.create_key(&n.access(&alice, KeyAction::Issue), key("k", &[], None), &ctx).await.unwrap();
     let id: KeyId = issued.view.key.id.clone();
     let manage = n.access(&alice, KeyAction::Manage);
     let issue = n.access(&alice, KeyAction::Issue);
@@ -359,53 +203,22 @@ async fn concurrent_changes_to_one_key_are_all_applied() {
     for i in 0..8 {
         let (k, m, id) = (n.keyward.clone(), manage.clone(), id.clone());
         tasks.push(tokio::spawn(async move {
-            let patch = KeyPatch {
-                networks: Some(vec![format!("10.0.0.{i}")]),
-                ..Default::default()
-            };
-            k.update_key(&m, &id, patch, &RequestContext::default())
-                .await
-                .map(|_| ())
+            let patch = KeyPatch { networks: Some(vec![format!("10.0.0.{i}")]), ..Default::default() };
+            k.update_key(&m, &id, patch, &RequestContext::default()).await.map(|_| ())
         }));
     }
     let (k, iss, id2) = (n.keyward.clone(), issue.clone(), id.clone());
-    let refresh = tokio::spawn(async move {
-        k.refresh_key(&iss, &id2, None, &RequestContext::default())
-            .await
-    });
+    let refresh = tokio::spawn(async move { k.refresh_key(&iss, &id2, None, &RequestContext::default()).await });
     for t in tasks {
         t.await.unwrap().unwrap();
     }
     let refreshed = refresh.await.unwrap().unwrap();
-    let view = n
-        .keyward
-        .get_key(&n.access(&alice, KeyAction::Read), &id)
-        .await
-        .unwrap();
-    assert_eq!(
-        view.key.version,
-        1 + 8 + 1,
-        "every change landed on its own version"
-    );
-    assert!(
-        view.key.secret_hash == refreshed.view.key.secret_hash
-            || view.key.version > refreshed.view.key.version
-    );
+    let view = n.keyward.get_key(&n.access(&alice, KeyAction::Read), &id).await.unwrap();
+    assert_eq!(view.key.version, 1 + 8 + 1, "every change landed on its own version");
+    assert!(view.key.secret_hash == refreshed.view.key.secret_hash || view.key.version > refreshed.view.key.version);
     let logs = authorize_logs(&alice).unwrap();
-    let search = LogSearch {
-        key_ids: vec![id.to_string()],
-        kind: Some("audit".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        n.keyward
-            .search_logs(&logs, search)
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1 + 8 + 1
-    );
+    let search = LogSearch { key_ids: vec![id.to_string()], kind: Some("audit".into()), ..Default::default() };
+    assert_eq!(n.keyward.search_logs(&logs, search).await.unwrap().items.len(), 1 + 8 + 1);
 }
 
 #[tokio::test]
@@ -414,55 +227,18 @@ async fn another_admins_key_is_indistinguishable_from_a_missing_one() {
     let alice = n.admin("alice@example.com", &["events.*:write"]).await;
     let bob = n.admin("bob@example.com", &["events.*:write"]).await;
     let ctx = RequestContext::default();
-    let issued = n
-        .keyward
-        .create_key(
-            &n.access(&alice, KeyAction::Issue),
-            key("same", &[], None),
-            &ctx,
-        )
-        .await
-        .unwrap();
+    let issued = n.keyward.create_key(&n.access(&alice, KeyAction::Issue), key("same", &[], None), &ctx).await.unwrap();
     let id = issued.view.key.id.clone();
     let as_bob = n.access(&bob, KeyAction::Manage);
-    assert!(matches!(
-        n.keyward.get_key(&as_bob, &id).await,
-        Err(ServiceError::NotFound(_))
-    ));
-    assert!(matches!(
-        n.keyward.revoke_key(&as_bob, &id, &ctx).await,
-        Err(ServiceError::NotFound(_))
-    ));
+    assert!(matches!(n.keyward.get_key(&as_bob, &id).await, Err(ServiceError::NotFound(_))));
+    assert!(matches!(n.keyward.revoke_key(&as_bob, &id, &ctx).await, Err(ServiceError::NotFound(_))));
     // Names are unique per owner only: Bob may use Alice's key name.
-    n.keyward
-        .create_key(
-            &n.access(&bob, KeyAction::Issue),
-            key("same", &[], None),
-            &ctx,
-        )
-        .await
-        .unwrap();
-    let clash = n
-        .keyward
-        .create_key(
-            &n.access(&alice, KeyAction::Issue),
-            key("same", &[], None),
-            &ctx,
-        )
-        .await;
+    n.keyward.create_key(&n.access(&bob, KeyAction::Issue), key("same", &[], None), &ctx).await.unwrap();
+    let clash = n.keyward.create_key(&n.access(&alice, KeyAction::Issue), key("same", &[], None), &ctx).await;
     assert!(matches!(clash, Err(ServiceError::Conflict(_))));
     // Bob's log search for Alice's key finds nothing.
-    let search = LogSearch {
-        key_ids: vec![id.to_string()],
-        ..Default::default()
-    };
-    assert!(n
-        .keyward
-        .search_logs(&authorize_logs(&bob).unwrap(), search)
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    let search = LogSearch { key_ids: vec![id.to_string()], ..Default::default() };
+    assert!(n.keyward.search_logs(&authorize_logs(&bob).unwrap(), search).await.unwrap().items.is_empty());
 }
 
 #[tokio::test]
@@ -473,27 +249,114 @@ async fn malformed_keys_never_reach_the_store() {
     let alice = n.admin("alice@example.com", &["events.*:write"]).await;
     let issued = n
         .keyward
+        .create_key(&n.access(&alice, KeyAction::Issue), key("k", &[], None), &RequestContext::default())
+        .await
+        .unwrap();
+    let s = issued.secret.expose();
+    let bad = format!("{}{}", &s[..s.len() - 1], if s.ends_with('A') { 'B' } else { 'A' });
+    for input in [bad.as_str(), "", "kw_x", &s[..s.len() - 3]] {
+        assert_eq!(n.code(input, None).await, VerifyCode::NotFound);
+    }
+    assert_eq!(n.keyward.cached_keys(), 0, "no lookup was made for malformed input");
+    assert_eq!(n.code(s, None).await, VerifyCode::Valid);
+    assert_eq!(n.keyward.cached_keys(), 1);
+}
+
+#[tokio::test]
+async fn a_full_usage_queue_drops_records_and_counts_them_but_never_blocks_verification() {
+    // No background writer runs here, so the queue only fills.
+    let n = node_with(|c| c.usage_queue_capacity = 10).await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let issued = n
+        .keyward
         .create_key(
             &n.access(&alice, KeyAction::Issue),
-            key("k", &[], None),
+            key("k", &["events.alerts:read"], None),
             &RequestContext::default(),
         )
         .await
         .unwrap();
-    let s = issued.secret.expose();
-    let bad = format!(
-        "{}{}",
-        &s[..s.len() - 1],
-        if s.ends_with('A') { 'B' } else { 'A' }
-    );
-    for input in [bad.as_str(), "", "kw_x", &s[..s.len() - 3]] {
-        assert_eq!(n.code(input, None).await, VerifyCode::NotFound);
+    let permission = "events.alerts:read".parse().unwrap();
+    for _ in 0..100 {
+        let q =
+            VerifyQuery { key: issued.secret.expose(), permission: Some(&permission), target: None, client_ip: None };
+        let verdict = n.keyward.check(q, Channel::Verify).await.unwrap();
+        assert_eq!(verdict.code, VerifyCode::Valid);
     }
+    let m = n.keyward.metrics();
+    assert_eq!((m.usage_queue_depth, m.usage_dropped), (10, 90));
+    assert_eq!(m.verifications.iter().find(|(c, _)| *c == "valid").unwrap().1, 100);
+    // Audit records never go through the queue: changes are still recorded.
+    n.keyward
+        .revoke_key(&n.access(&alice, KeyAction::Manage), &issued.view.key.id, &RequestContext::default())
+        .await
+        .unwrap();
+    let search =
+        LogSearch { key_ids: vec![issued.view.key.id.to_string()], kind: Some("audit".into()), ..Default::default() };
+    assert_eq!(n.keyward.search_logs(&authorize_logs(&alice).unwrap(), search).await.unwrap().items.len(), 2);
+    // The queued records are written on flush.
+    n.keyward.flush_usage().await;
+    assert_eq!(n.keyward.metrics().usage_written, 10);
+}
+
+#[tokio::test]
+async fn checks_are_logged_and_move_last_use_only_when_they_succeed() {
+    let n = node().await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let ctx = RequestContext::default();
+    let issued = n
+        .keyward
+        .create_key(&n.access(&alice, KeyAction::Issue), key("k", &["events.alerts:read"], None), &ctx)
+        .await
+        .unwrap();
+    let id = issued.view.key.id.clone();
+    let read = "events.alerts:read".parse().unwrap();
+    let write = "events.alerts:write".parse().unwrap();
+    let ip = Some("203.0.113.7".parse().unwrap());
+    let check = |permission, target| VerifyQuery { key: issued.secret.expose(), permission, target, client_ip: ip };
+    n.keyward.check(check(Some(&write), None), Channel::Verify).await.unwrap();
+    n.keyward.flush_usage().await;
+    let view = n.keyward.get_key(&n.access(&alice, KeyAction::Read), &id).await.unwrap();
+    assert_eq!((view.key.use_count, view.key.last_used_at), (0, None), "a denied check is not a use");
+    n.clock.advance(Duration::seconds(5));
+    n.keyward.check(check(Some(&read), Some("acct-9")), Channel::ForwardAuth).await.unwrap();
+    n.keyward.flush_usage().await;
+    let view = n.keyward.get_key(&n.access(&alice, KeyAction::Read), &id).await.unwrap();
+    assert_eq!(view.key.use_count, 1);
+    assert_eq!(view.key.last_used_ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(view.key.last_used_at, Some(n.keyward.now()));
+    let search = LogSearch { key_ids: vec![id.to_string()], kind: Some("usage".into()), ..Default::default() };
+    let records = n.keyward.search_logs(&authorize_logs(&alice).unwrap(), search).await.unwrap().items;
+    let seen: Vec<_> = records
+        .iter()
+        .map(|r| (r.action.as_str(), r.code.as_deref(), r.permission.as_deref(), r.target.as_deref()))
+        .collect();
     assert_eq!(
-        n.keyward.cached_keys(),
-        0,
-        "no lookup was made for malformed input"
+        seen,
+        [
+            ("forward_auth", Some("valid"), Some("events.alerts:read"), Some("acct-9")),
+            ("key.verified", Some("insufficient_permission"), Some("events.alerts:write"), None),
+        ]
     );
-    assert_eq!(n.code(s, None).await, VerifyCode::Valid);
-    assert_eq!(n.keyward.cached_keys(), 1);
+    assert!(records.iter().all(|r| r.node.is_some() && r.client_ip.as_deref() == Some("203.0.113.7")));
+    // Retention: after usage_retention_days the records go; the audit record of the key stays.
+    n.clock.advance(Duration::days(i64::from(n.keyward.config().usage_retention_days) + 1));
+    assert_eq!(n.keyward.prune_usage().await, 2);
+    let all = LogSearch { key_ids: vec![id.to_string()], ..Default::default() };
+    let left = n.keyward.search_logs(&authorize_logs(&alice).unwrap(), all).await.unwrap().items;
+    assert_eq!(left.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["key.created"]);
+}
+
+#[tokio::test]
+async fn usage_logging_can_be_switched_off() {
+    let n = node_with(|c| c.usage_log = false).await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let issued = n
+        .keyward
+        .create_key(&n.access(&alice, KeyAction::Issue), key("k", &[], None), &RequestContext::default())
+        .await
+        .unwrap();
+    let q = VerifyQuery { key: issued.secret.expose(), permission: None, target: None, client_ip: None };
+    assert_eq!(n.keyward.check(q, Channel::Verify).await.unwrap().code, VerifyCode::Valid);
+    assert_eq!(n.keyward.metrics().usage_queue_depth, 0);
 }

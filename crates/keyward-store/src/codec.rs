@@ -49,25 +49,18 @@ struct PrivilegesRepr {
 }
 
 fn grant_repr(g: &Grant) -> GrantRepr {
-    GrantRepr {
-        permission: g.permission.to_string(),
-        targets: g.targets.to_list(),
-    }
+    GrantRepr { permission: g.permission.to_string(), targets: g.targets.to_list() }
 }
 
 fn grant_from(r: GrantRepr) -> Result<Grant, StoreError> {
     Ok(Grant {
-        permission: r
-            .permission
-            .parse()
-            .map_err(|e: String| corrupt("permission", e))?,
+        permission: r.permission.parse().map_err(|e: String| corrupt("permission", e))?,
         targets: Targets::from_list(Some(r.targets)).map_err(|e| corrupt("targets", e))?,
     })
 }
 
 pub(crate) fn encode_grants(grants: &[Grant]) -> String {
-    serde_json::to_string(&grants.iter().map(grant_repr).collect::<Vec<_>>())
-        .unwrap_or_else(|_| "[]".into())
+    serde_json::to_string(&grants.iter().map(grant_repr).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
 }
 
 pub(crate) fn decode_grants(json: &str) -> Result<Vec<Grant>, StoreError> {
@@ -80,11 +73,7 @@ pub(crate) fn encode_privileges(p: &Privileges) -> String {
         roles: p
             .roles
             .iter()
-            .map(|r| RoleRepr {
-                role: r.role.clone(),
-                targets: r.targets.to_list(),
-                targets_given: r.targets_given,
-            })
+            .map(|r| RoleRepr { role: r.role.clone(), targets: r.targets.to_list(), targets_given: r.targets_given })
             .collect(),
         grants: p.grants.iter().map(grant_repr).collect(),
         inherit: p.inherit,
@@ -100,34 +89,22 @@ pub(crate) fn decode_privileges(json: &str) -> Result<Privileges, StoreError> {
         .map(|r| {
             Ok(RoleAssignment {
                 role: r.role,
-                targets: Targets::from_list(Some(r.targets))
-                    .map_err(|e| corrupt("role targets", e))?,
+                targets: Targets::from_list(Some(r.targets)).map_err(|e| corrupt("role targets", e))?,
                 targets_given: r.targets_given,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    let grants = repr
-        .grants
-        .into_iter()
-        .map(grant_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Privileges {
-        roles,
-        grants,
-        inherit: repr.inherit,
-    })
+    let grants = repr.grants.into_iter().map(grant_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(Privileges { roles, grants, inherit: repr.inherit })
 }
 
 pub(crate) fn encode_networks(n: &[ipnet::IpNet]) -> String {
-    serde_json::to_string(&n.iter().map(ToString::to_string).collect::<Vec<_>>())
-        .unwrap_or_else(|_| "[]".into())
+    serde_json::to_string(&n.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
 }
 
 pub(crate) fn decode_networks(json: &str) -> Result<Vec<ipnet::IpNet>, StoreError> {
     let list: Vec<String> = serde_json::from_str(json).map_err(|e| corrupt("networks", e))?;
-    list.iter()
-        .map(|s| s.parse().map_err(|e| corrupt("network", e)))
-        .collect()
+    list.iter().map(|s| s.parse().map_err(|e| corrupt("network", e))).collect()
 }
 
 /// `(type, id, email)` columns of an actor.
@@ -141,14 +118,12 @@ pub(crate) fn actor_columns(a: &Actor) -> (&'static str, Option<String>, Option<
 
 pub(crate) fn actor_from(kind: &str, id: Option<String>, email: Option<String>) -> Actor {
     match (kind, id) {
-        ("admin", Some(id)) => Actor::Admin {
-            id: keyward_domain::ids::AdminId::from_string(id),
-            email: email.unwrap_or_default(),
-        },
-        ("key", Some(id)) => Actor::Key {
-            id: keyward_domain::ids::KeyId::from_string(id),
-            owner_email: email.unwrap_or_default(),
-        },
+        ("admin", Some(id)) => {
+            Actor::Admin { id: keyward_domain::ids::AdminId::from_string(id), email: email.unwrap_or_default() }
+        }
+        ("key", Some(id)) => {
+            Actor::Key { id: keyward_domain::ids::KeyId::from_string(id), owner_email: email.unwrap_or_default() }
+        }
         _ => Actor::System,
     }
 }
@@ -166,17 +141,10 @@ pub(crate) fn check_link(
     stored_hash: Option<&[u8]>,
     record: &LogRecord,
 ) -> Option<crate::ChainBreak> {
-    let broken = |reason: &str| {
-        Some(crate::ChainBreak {
-            position,
-            record_id: record.id.clone(),
-            reason: reason.into(),
-        })
-    };
+    let broken =
+        |reason: &str| Some(crate::ChainBreak { position, record_id: record.id.clone(), reason: reason.into() });
     if stored_prev != expected_prev {
-        return broken(
-            "does not follow the previous record: a record before it was removed or inserted",
-        );
+        return broken("does not follow the previous record: a record before it was removed or inserted");
     }
     if stored_hash != Some(chain_hash(expected_prev, record).as_slice()) {
         return broken("its content does not match its hash: it was altered");
@@ -215,6 +183,10 @@ pub(crate) fn chain_hash(prev: Option<&[u8]>, r: &LogRecord) -> Vec<u8> {
             Some(s) => field(s.as_bytes()),
             None => field(b"\xff"),
         }
+    }
+    // Fields added later are hashed only when present, so earlier chains still verify.
+    for part in [r.target.as_deref(), r.node.as_deref()].into_iter().flatten() {
+        field(part.as_bytes());
     }
     h.finalize().to_vec()
 }

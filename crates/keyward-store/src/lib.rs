@@ -14,6 +14,8 @@
 mod codec;
 pub mod model;
 pub mod postgres;
+mod queries;
+mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -56,12 +58,7 @@ pub trait AdminStore: Send + Sync {
     async fn list_admins(&self) -> StoreResult<Vec<Admin>>;
     /// Saves every field of `admin`; with `end_sessions` its sessions are deleted in the same
     /// transaction (disabling an admin ends their sessions at once).
-    async fn update_admin(
-        &self,
-        admin: &Admin,
-        end_sessions: bool,
-        audit: &LogRecord,
-    ) -> StoreResult<()>;
+    async fn update_admin(&self, admin: &Admin, end_sessions: bool, audit: &LogRecord) -> StoreResult<()>;
     /// Deletes the admin and their sessions, and revokes every key of theirs that is not yet
     /// revoked, writing `revocation_audit(key)` for each, all in one transaction.
     async fn delete_admin(
@@ -84,17 +81,16 @@ pub trait KeyStore: Send + Sync {
     /// Saves every field of `key` if the stored version equals `expected_version` (else
     /// `VersionConflict`), with its audit records, in one transaction. Fails with `Conflict` on a
     /// name clash.
-    async fn update_key(
-        &self,
-        key: &ApiKey,
-        expected_version: i64,
-        audits: &[LogRecord],
-    ) -> StoreResult<()>;
+    async fn update_key(&self, key: &ApiKey, expected_version: i64, audits: &[LogRecord]) -> StoreResult<()>;
     /// Keys that are not deleted, newest first, filtered.
     async fn list_keys(&self, query: &KeyQuery) -> StoreResult<Page<KeyWithOwner>>;
     async fn key_stats(&self, query: &StatsQuery) -> StoreResult<KeyStats>;
-    /// Records a successful use. Not audited: usage is not a change.
-    async fn touch_key(&self, id: &KeyId, at: DateTime<Utc>, ip: Option<&str>) -> StoreResult<()>;
+    /// Writes a batch of usage records and the keys' `last_used_*` / use counts they imply, in
+    /// one transaction. Not audited: usage is not a change.
+    async fn record_usage(&self, records: &[LogRecord], uses: &[KeyUse]) -> StoreResult<()>;
+    /// Deletes up to `limit` usage records older than `before` (never audit records); returns
+    /// how many it deleted.
+    async fn prune_usage(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -171,13 +167,13 @@ pub trait ChangeFeed: Send + Sync {
 
 /// Everything a Keyward node needs from storage.
 #[async_trait]
-pub trait Store:
-    AdminStore + KeyStore + SessionStore + LogStore + SettingsStore + ChangeFeed
-{
+pub trait Store: AdminStore + KeyStore + SessionStore + LogStore + SettingsStore + ChangeFeed {
     /// Is the database reachable (for `/readyz`)?
     async fn ping(&self) -> StoreResult<()>;
     /// Which backend, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
+    /// Connections open and idle, for `/metrics` (pool saturation).
+    fn pool_stats(&self) -> PoolStats;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created when missing) or `postgres://…`.
@@ -185,9 +181,7 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(std::sync::Arc::new(
-            postgres::PostgresStore::open(url).await?,
-        ))
+        Ok(std::sync::Arc::new(postgres::PostgresStore::open(url).await?))
     } else {
         Err(StoreError::Backend(format!(
             "unsupported database URL scheme in {url:?}: use sqlite://PATH or postgres://…"

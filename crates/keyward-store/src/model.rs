@@ -100,7 +100,29 @@ pub struct LogRecord {
     pub client_ip: Option<String>,
     pub code: Option<String>,
     pub permission: Option<String>,
+    /// The target a check named (usage records).
+    pub target: Option<String>,
+    /// The node that answered (usage records).
+    pub node: Option<String>,
     pub details: Option<serde_json::Value>,
+}
+
+/// The database connection pool's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+}
+
+/// Successful uses of one key, coalesced from a batch of usage records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    pub key_id: KeyId,
+    /// The latest successful use in the batch, and the client address it came from.
+    pub last_used_at: DateTime<Utc>,
+    pub last_used_ip: Option<String>,
+    /// How many successful uses the batch holds.
+    pub count: u64,
 }
 
 /// The result of walking the audit hash chain.

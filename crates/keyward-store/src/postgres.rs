@@ -7,13 +7,10 @@
 //! hash chain stays one chain with writers on several nodes.
 
 use crate::codec::*;
+use crate::rows::*;
 use crate::*;
-use keyward_domain::admin::AdminRole;
-use keyward_domain::key::{KeyFormat, PreviousSecret};
-use keyward_domain::policy::Visibility;
-use keyward_domain::secret::SecretHash;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{FromRow, Postgres, QueryBuilder, Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -53,10 +50,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(backend)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
         Ok(PostgresStore { pool })
     }
 
@@ -88,13 +82,12 @@ async fn insert_log_tx(tx: &mut Transaction<'static, Postgres>, r: &LogRecord) -
             .execute(&mut **tx)
             .await
             .map_err(backend)?;
-        let prev: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT hash FROM logs WHERE kind = 'audit' ORDER BY seq DESC LIMIT 1",
-        )
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(backend)?
-        .flatten();
+        let prev: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT hash FROM logs WHERE kind = 'audit' ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend)?
+                .flatten();
         let hash = chain_hash(prev.as_deref(), r);
         (prev, Some(hash))
     } else {
@@ -103,8 +96,8 @@ async fn insert_log_tx(tx: &mut Transaction<'static, Postgres>, r: &LogRecord) -
     let (actor_type, actor_id, actor_email) = actor_columns(&r.actor);
     sqlx::query(
         "INSERT INTO logs (id, time, kind, action, key_id, key_owner_id, subject_admin_id, actor_type, actor_id, \
-         actor_email, client_ip, code, permission, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+         actor_email, client_ip, code, permission, details, prev_hash, hash, target, node) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&r.id)
     .bind(millis(r.time))
@@ -122,219 +115,86 @@ async fn insert_log_tx(tx: &mut Transaction<'static, Postgres>, r: &LogRecord) -
     .bind(r.details.as_ref().map(|d| d.to_string()))
     .bind(prev)
     .bind(hash)
+    .bind(&r.target)
+    .bind(&r.node)
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
     Ok(())
 }
 
-const ADMIN_COLUMNS: &str =
-    "id, email, name, role, can_manage_keys, permissions, disabled, password_hash, created_at, updated_at";
-
 fn admin_from(row: &PgRow) -> StoreResult<Admin> {
-    let role: String = row.try_get("role").map_err(backend)?;
-    Ok(Admin {
-        id: AdminId::from_string(row.try_get::<String, _>("id").map_err(backend)?),
-        email: row.try_get("email").map_err(backend)?,
-        name: row.try_get("name").map_err(backend)?,
-        role: if role == "superadmin" {
-            AdminRole::Superadmin
-        } else {
-            AdminRole::Admin
-        },
-        can_manage_keys: row.try_get("can_manage_keys").map_err(backend)?,
-        permissions: decode_grants(&row.try_get::<String, _>("permissions").map_err(backend)?)?,
-        disabled: row.try_get("disabled").map_err(backend)?,
-        created_at: time(row.try_get("created_at").map_err(backend)?)?,
-        updated_at: time(row.try_get("updated_at").map_err(backend)?)?,
-        password_hash: row.try_get("password_hash").map_err(backend)?,
-    })
+    AdminRow::from_row(row).map_err(backend)?.try_into()
 }
 
-const KEY_COLUMNS: &str = "k.id, k.owner_id, k.name, k.description, k.created_at, k.updated_at, k.expires_at, \
-     k.lifetime_days, k.revoked_at, k.deleted_at, k.privileges, k.initial_privileges, k.networks, k.format, \
-     k.verify_key, k.require_signed_writes, k.secret_hash, k.previous_secret_hash, k.previous_secret_until, \
-     k.last_used_at, k.last_used_ip, k.version, a.email AS owner_email";
-
 fn key_from(row: &PgRow) -> StoreResult<KeyWithOwner> {
-    let get_s = |c: &str| row.try_get::<String, _>(c).map_err(backend);
-    let hash = |bytes: Vec<u8>| {
-        SecretHash::from_slice(&bytes).ok_or_else(|| corrupt("secret hash", "wrong length"))
-    };
-    let previous_hash: Option<Vec<u8>> = row.try_get("previous_secret_hash").map_err(backend)?;
-    let previous_until = opt_time(row.try_get("previous_secret_until").map_err(backend)?)?;
-    let previous_secret = match (previous_hash, previous_until) {
-        (Some(h), Some(until)) => Some(PreviousSecret {
-            hash: hash(h)?,
-            valid_until: until,
-        }),
-        _ => None,
-    };
-    let lifetime: Option<i64> = row.try_get("lifetime_days").map_err(backend)?;
-    let key = ApiKey {
-        id: KeyId::from_string(get_s("id")?),
-        owner_id: AdminId::from_string(get_s("owner_id")?),
-        name: get_s("name")?,
-        description: row.try_get("description").map_err(backend)?,
-        created_at: time(row.try_get("created_at").map_err(backend)?)?,
-        updated_at: time(row.try_get("updated_at").map_err(backend)?)?,
-        expires_at: opt_time(row.try_get("expires_at").map_err(backend)?)?,
-        lifetime_days: lifetime.map(|d| d as u32),
-        revoked_at: opt_time(row.try_get("revoked_at").map_err(backend)?)?,
-        deleted_at: opt_time(row.try_get("deleted_at").map_err(backend)?)?,
-        privileges: decode_privileges(&get_s("privileges")?)?,
-        initial_privileges: decode_privileges(&get_s("initial_privileges")?)?,
-        networks: decode_networks(&get_s("networks")?)?,
-        format: KeyFormat::parse(&get_s("format")?).ok_or_else(|| corrupt("format", "unknown"))?,
-        verify_key: row.try_get("verify_key").map_err(backend)?,
-        require_signed_writes: row.try_get("require_signed_writes").map_err(backend)?,
-        secret_hash: hash(row.try_get("secret_hash").map_err(backend)?)?,
-        previous_secret,
-        last_used_at: opt_time(row.try_get("last_used_at").map_err(backend)?)?,
-        last_used_ip: row.try_get("last_used_ip").map_err(backend)?,
-        version: row.try_get("version").map_err(backend)?,
-    };
-    Ok(KeyWithOwner {
-        key,
-        owner_email: row
-            .try_get::<Option<String>, _>("owner_email")
-            .map_err(backend)?
-            .unwrap_or_default(),
-    })
+    KeyRow::from_row(row).map_err(backend)?.try_into()
 }
 
 fn log_from(row: &PgRow) -> StoreResult<LogRecord> {
-    let get_o = |c: &str| row.try_get::<Option<String>, _>(c).map_err(backend);
-    let kind: String = row.try_get("kind").map_err(backend)?;
-    let actor_type: String = row.try_get("actor_type").map_err(backend)?;
-    Ok(LogRecord {
-        id: row.try_get("id").map_err(backend)?,
-        time: time(row.try_get("time").map_err(backend)?)?,
-        kind: if kind == "usage" {
-            LogKind::Usage
-        } else {
-            LogKind::Audit
-        },
-        action: row.try_get("action").map_err(backend)?,
-        key_id: get_o("key_id")?.map(KeyId::from_string),
-        key_owner_id: get_o("key_owner_id")?.map(AdminId::from_string),
-        subject_admin_id: get_o("subject_admin_id")?.map(AdminId::from_string),
-        actor: actor_from(&actor_type, get_o("actor_id")?, get_o("actor_email")?),
-        client_ip: get_o("client_ip")?,
-        code: get_o("code")?,
-        permission: get_o("permission")?,
-        details: get_o("details")?
-            .map(|d| serde_json::from_str(&d))
-            .transpose()
-            .map_err(|e| corrupt("details", e))?,
-    })
-}
-
-/// Cursor of a key listing: `<created_at ms>.<id>` of the last item.
-fn key_cursor(k: &ApiKey) -> String {
-    format!("{}.{}", millis(k.created_at), k.id)
-}
-
-fn parse_key_cursor(c: &str) -> StoreResult<(i64, String)> {
-    let (ms, id) = c.split_once('.').ok_or(StoreError::InvalidCursor)?;
-    let ms = ms.parse().map_err(|_| StoreError::InvalidCursor)?;
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(StoreError::InvalidCursor);
-    }
-    Ok((ms, id.to_string()))
-}
-
-fn push_visibility(qb: &mut QueryBuilder<'_, Postgres>, v: &Visibility, column: &str) {
-    if let Visibility::OwnedBy(owner) = v {
-        qb.push(format!(" AND {column} = "))
-            .push_bind(owner.to_string());
-    }
-}
-
-fn like_pattern(q: &str) -> String {
-    let escaped = q
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+    LogRow::from_row(row).map_err(backend)?.try_into()
 }
 
 #[async_trait]
 impl AdminStore for PostgresStore {
     async fn count_admins(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admins")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admins").fetch_one(&self.pool).await.map_err(backend)?;
         Ok(n as u64)
     }
 
     async fn insert_admin(&self, a: &Admin, audit: &LogRecord) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO admins ({ADMIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .bind(a.id.as_str())
-        .bind(&a.email)
-        .bind(&a.name)
-        .bind(a.role.as_str())
-        .bind(a.can_manage_keys)
-        .bind(encode_grants(&a.permissions))
-        .bind(a.disabled)
-        .bind(&a.password_hash)
-        .bind(millis(a.created_at))
-        .bind(millis(a.updated_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        sqlx::query(&format!("INSERT INTO admins ({ADMIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+            .bind(a.id.as_str())
+            .bind(&a.email)
+            .bind(&a.name)
+            .bind(a.role.as_str())
+            .bind(a.can_manage_keys)
+            .bind(encode_grants(&a.permissions))
+            .bind(a.disabled)
+            .bind(&a.password_hash)
+            .bind(millis(a.created_at))
+            .bind(millis(a.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         insert_log_tx(&mut tx, audit).await?;
         commit(tx).await
     }
 
     async fn get_admin(&self, id: &AdminId) -> StoreResult<Option<Admin>> {
-        sqlx::query(&format!(
-            "SELECT {ADMIN_COLUMNS} FROM admins WHERE id = $1 AND deleted_at IS NULL"
-        ))
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(admin_from)
-        .transpose()
+        sqlx::query(&format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE id = $1 AND deleted_at IS NULL"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(admin_from)
+            .transpose()
     }
 
     async fn get_admin_by_email(&self, email: &str) -> StoreResult<Option<Admin>> {
-        sqlx::query(&format!(
-            "SELECT {ADMIN_COLUMNS} FROM admins WHERE email = $1 AND deleted_at IS NULL"
-        ))
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(admin_from)
-        .transpose()
+        sqlx::query(&format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE email = $1 AND deleted_at IS NULL"))
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(admin_from)
+            .transpose()
     }
 
     async fn list_admins(&self) -> StoreResult<Vec<Admin>> {
-        sqlx::query(&format!(
-            "SELECT {ADMIN_COLUMNS} FROM admins WHERE deleted_at IS NULL ORDER BY created_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(admin_from)
-        .collect()
+        sqlx::query(&format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE deleted_at IS NULL ORDER BY created_at, id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(admin_from)
+            .collect()
     }
 
-    async fn update_admin(
-        &self,
-        a: &Admin,
-        end_sessions: bool,
-        audit: &LogRecord,
-    ) -> StoreResult<()> {
+    async fn update_admin(&self, a: &Admin, end_sessions: bool, audit: &LogRecord) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE admins SET email = $1, name = $2, role = $3, can_manage_keys = $4, permissions = $5, disabled = $6, \
@@ -389,14 +249,13 @@ impl AdminStore for PostgresStore {
         for key in &revoked {
             insert_log_tx(&mut tx, &revocation_audit(key)).await?;
         }
-        let done = sqlx::query(
-            "UPDATE admins SET deleted_at = $1, disabled = TRUE WHERE id = $2 AND deleted_at IS NULL",
-        )
-        .bind(millis(at))
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        let done =
+            sqlx::query("UPDATE admins SET deleted_at = $1, disabled = TRUE WHERE id = $2 AND deleted_at IS NULL")
+                .bind(millis(at))
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -434,8 +293,6 @@ fn bind_key<'q>(
         .bind(k.secret_hash.0.to_vec())
         .bind(k.previous_secret.map(|p| p.hash.0.to_vec()))
         .bind(k.previous_secret.map(|p| millis(p.valid_until)))
-        .bind(k.last_used_at.map(millis))
-        .bind(&k.last_used_ip)
         .bind(k.version)
 }
 
@@ -446,14 +303,10 @@ impl KeyStore for PostgresStore {
         let q = sqlx::query(
             "INSERT INTO api_keys (owner_id, name, description, created_at, updated_at, expires_at, lifetime_days, \
              revoked_at, deleted_at, privileges, initial_privileges, networks, format, verify_key, \
-             require_signed_writes, secret_hash, previous_secret_hash, previous_secret_until, last_used_at, \
-             last_used_ip, version, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+             require_signed_writes, secret_hash, previous_secret_hash, previous_secret_until, version, id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         );
-        bind_key(q, key)
-            .bind(key.id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        bind_key(q, key).bind(key.id.as_str()).execute(&mut *tx).await.map_err(backend)?;
         notify(&mut tx, &Invalidation::Key(key.id.clone())).await?;
         insert_log_tx(&mut tx, audit).await?;
         commit(tx).await
@@ -464,36 +317,25 @@ impl KeyStore for PostgresStore {
     }
 
     async fn get_key_with_owner(&self, id: &KeyId) -> StoreResult<Option<KeyWithOwner>> {
-        sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys k LEFT JOIN admins a ON a.id = k.owner_id WHERE k.id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(key_from)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys k LEFT JOIN admins a ON a.id = k.owner_id WHERE k.id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(key_from)
+        .transpose()
     }
 
-    async fn update_key(
-        &self,
-        key: &ApiKey,
-        expected_version: i64,
-        audits: &[LogRecord],
-    ) -> StoreResult<()> {
+    async fn update_key(&self, key: &ApiKey, expected_version: i64, audits: &[LogRecord]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let q = sqlx::query(
-            "UPDATE api_keys SET owner_id = $1, name = $2, description = $3, created_at = $4, updated_at = $5, \
-             expires_at = $6, lifetime_days = $7, revoked_at = $8, deleted_at = $9, privileges = $10, \
-             initial_privileges = $11, networks = $12, format = $13, verify_key = $14, require_signed_writes = $15, \
-             secret_hash = $16, previous_secret_hash = $17, previous_secret_until = $18, last_used_at = $19, \
-             last_used_ip = $20, version = $21 WHERE id = $22 AND version = $23",
+            "UPDATE api_keys SET owner_id = $1, name = $2, description = $3, created_at = $4, updated_at = $5, expires_at = $6, lifetime_days = $7, revoked_at = $8, deleted_at = $9, privileges = $10, initial_privileges = $11, networks = $12, format = $13, verify_key = $14, require_signed_writes = $15, secret_hash = $16, previous_secret_hash = $17, previous_secret_until = $18, version = $19 WHERE id = $20 AND version = $21",
         );
-        let done = bind_key(q, key)
-            .bind(key.id.as_str())
-            .bind(expected_version)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let done =
+            bind_key(q, key).bind(key.id.as_str()).bind(expected_version).execute(&mut *tx).await.map_err(backend)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::VersionConflict);
         }
@@ -505,63 +347,7 @@ impl KeyStore for PostgresStore {
     }
 
     async fn list_keys(&self, query: &KeyQuery) -> StoreResult<Page<KeyWithOwner>> {
-        let now = millis(query.now);
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys k LEFT JOIN admins a ON a.id = k.owner_id WHERE k.deleted_at IS NULL"
-        ));
-        push_visibility(&mut qb, &query.visibility, "k.owner_id");
-        if let Some(owner) = &query.owner {
-            qb.push(" AND k.owner_id = ").push_bind(owner.to_string());
-        }
-        match query.status {
-            StatusFilter::All => {}
-            StatusFilter::Active => {
-                qb.push(" AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ")
-                    .push_bind(now)
-                    .push(")");
-            }
-            StatusFilter::Expired => {
-                qb.push(" AND k.revoked_at IS NULL AND k.expires_at <= ")
-                    .push_bind(now);
-            }
-            StatusFilter::Revoked => {
-                qb.push(" AND k.revoked_at IS NOT NULL");
-            }
-        }
-        if let Some(before) = query.expiring_before {
-            qb.push(" AND k.revoked_at IS NULL AND k.expires_at > ")
-                .push_bind(now)
-                .push(" AND k.expires_at <= ")
-                .push_bind(millis(before));
-        }
-        if let Some(q) = &query.q {
-            let pattern = like_pattern(q);
-            qb.push(" AND (");
-            for (i, column) in ["k.id", "k.name", "k.description", "a.email"]
-                .iter()
-                .enumerate()
-            {
-                if i > 0 {
-                    qb.push(" OR ");
-                }
-                qb.push(format!("{column} ILIKE "))
-                    .push_bind(pattern.clone())
-                    .push(" ESCAPE '\\'");
-            }
-            qb.push(")");
-        }
-        if let Some(cursor) = &query.cursor {
-            let (ms, id) = parse_key_cursor(cursor)?;
-            qb.push(" AND (k.created_at < ")
-                .push_bind(ms)
-                .push(" OR (k.created_at = ")
-                .push_bind(ms)
-                .push(" AND k.id < ")
-                .push_bind(id)
-                .push("))");
-        }
-        qb.push(" ORDER BY k.created_at DESC, k.id DESC LIMIT ")
-            .push_bind(i64::from(query.limit) + 1);
+        let mut qb = crate::queries::list_keys::<Postgres>(query, "ILIKE")?;
         let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
         let mut items = rows.iter().map(key_from).collect::<StoreResult<Vec<_>>>()?;
         let next_cursor = if items.len() > query.limit as usize {
@@ -574,42 +360,71 @@ impl KeyStore for PostgresStore {
     }
 
     async fn key_stats(&self, query: &StatsQuery) -> StoreResult<KeyStats> {
-        let now = millis(query.now);
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT COUNT(*), COALESCE(SUM(CASE WHEN revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ");
-        qb.push_bind(now)
-            .push(") THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at <= ")
-            .push_bind(now)
-            .push(" THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN revoked_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
-                   COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at > ")
-            .push_bind(now)
-            .push(" AND expires_at <= ")
-            .push_bind(millis(query.expiring_before))
-            .push(" THEN 1 ELSE 0 END), 0) FROM api_keys WHERE deleted_at IS NULL");
-        push_visibility(&mut qb, &query.visibility, "owner_id");
+        let mut qb = crate::queries::key_stats::<Postgres>(query);
         let row = qb.build().fetch_one(&self.pool).await.map_err(backend)?;
         let n = |i: usize| row.try_get::<i64, _>(i).map(|v| v as u64).map_err(backend);
-        Ok(KeyStats {
-            total: n(0)?,
-            active: n(1)?,
-            expired: n(2)?,
-            revoked: n(3)?,
-            expiring_soon: n(4)?,
-        })
+        Ok(KeyStats { total: n(0)?, active: n(1)?, expired: n(2)?, revoked: n(3)?, expiring_soon: n(4)? })
     }
 
-    async fn touch_key(&self, id: &KeyId, at: DateTime<Utc>, ip: Option<&str>) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE api_keys SET last_used_at = $1, last_used_ip = COALESCE($2, last_used_ip) \
-             WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $4)",
+    async fn record_usage(&self, records: &[LogRecord], uses: &[KeyUse]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for chunk in records.chunks(500) {
+            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO logs (id, time, kind, action, key_id, key_owner_id, subject_admin_id, actor_type, \
+                 actor_id, actor_email, client_ip, code, permission, target, node, details) ",
+            );
+            qb.push_values(chunk, |mut row, r| {
+                let (actor_type, actor_id, actor_email) = actor_columns(&r.actor);
+                row.push_bind(r.id.clone())
+                    .push_bind(millis(r.time))
+                    .push_bind(r.kind.as_str())
+                    .push_bind(r.action.clone())
+                    .push_bind(r.key_id.as_ref().map(|k| k.to_string()))
+                    .push_bind(r.key_owner_id.as_ref().map(|k| k.to_string()))
+                    .push_bind(r.subject_admin_id.as_ref().map(|k| k.to_string()))
+                    .push_bind(actor_type)
+                    .push_bind(actor_id)
+                    .push_bind(actor_email)
+                    .push_bind(r.client_ip.clone())
+                    .push_bind(r.code.clone())
+                    .push_bind(r.permission.clone())
+                    .push_bind(r.target.clone())
+                    .push_bind(r.node.clone())
+                    .push_bind(r.details.as_ref().map(|d| d.to_string()));
+            });
+            qb.build().execute(&mut *tx).await.map_err(backend)?;
+        }
+        for u in uses {
+            // SET expressions see the row as it was, so the address follows the latest use.
+            sqlx::query(
+                "UPDATE api_keys SET use_count = use_count + $1, \
+                 last_used_ip = CASE WHEN last_used_at IS NULL OR last_used_at <= $2 \
+                 THEN COALESCE($3, last_used_ip) ELSE last_used_ip END, \
+                 last_used_at = GREATEST(COALESCE(last_used_at, 0), $4) WHERE id = $5",
+            )
+            .bind(u.count as i64)
+            .bind(millis(u.last_used_at))
+            .bind(&u.last_used_ip)
+            .bind(millis(u.last_used_at))
+            .bind(u.key_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        commit(tx).await
+    }
+
+    async fn prune_usage(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE kind = 'usage' AND time < $1 \
+             ORDER BY time LIMIT $2)",
         )
-        .bind(millis(at))
-        .bind(ip)
-        .bind(id.as_str())
-        .bind(millis(at))
+        .bind(millis(before))
+        .bind(i64::from(limit))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 }
 
@@ -631,17 +446,16 @@ impl SessionStore for PostgresStore {
     }
 
     async fn get_session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Session>> {
-        let row = sqlx::query("SELECT admin_id, csrf_token, created_at, expires_at FROM sessions WHERE token_hash = $1")
-            .bind(token_hash.to_vec())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let row =
+            sqlx::query("SELECT admin_id, csrf_token, created_at, expires_at FROM sessions WHERE token_hash = $1")
+                .bind(token_hash.to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
         row.map(|r| {
             Ok(Session {
                 token_hash: *token_hash,
-                admin_id: AdminId::from_string(
-                    r.try_get::<String, _>("admin_id").map_err(backend)?,
-                ),
+                admin_id: AdminId::from_string(r.try_get::<String, _>("admin_id").map_err(backend)?),
                 csrf_token: r.try_get("csrf_token").map_err(backend)?,
                 created_at: time(r.try_get("created_at").map_err(backend)?)?,
                 expires_at: time(r.try_get("expires_at").map_err(backend)?)?,
@@ -678,55 +492,13 @@ impl LogStore for PostgresStore {
     }
 
     async fn search_logs(&self, query: &LogQuery) -> StoreResult<Page<LogRecord>> {
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-            "SELECT seq, id, time, kind, action, key_id, key_owner_id, subject_admin_id, actor_type, actor_id, \
-             actor_email, client_ip, code, permission, details FROM logs WHERE TRUE",
-        );
-        if let Visibility::OwnedBy(owner) = &query.visibility {
-            qb.push(" AND (key_owner_id = ")
-                .push_bind(owner.to_string())
-                .push(" OR (key_id IS NULL AND action LIKE 'auth.%' AND subject_admin_id = ")
-                .push_bind(owner.to_string())
-                .push("))");
-        }
-        if !query.key_ids.is_empty() {
-            qb.push(" AND key_id IN (");
-            let mut list = qb.separated(", ");
-            for id in &query.key_ids {
-                list.push_bind(id.to_string());
-            }
-            qb.push(")");
-        }
-        if let Some(kind) = query.kind {
-            qb.push(" AND kind = ").push_bind(kind.as_str());
-        }
-        if let Some(action) = &query.action {
-            qb.push(" AND action = ").push_bind(action.clone());
-        }
-        if let Some(since) = query.since {
-            qb.push(" AND time >= ").push_bind(millis(since));
-        }
-        if let Some(until) = query.until {
-            qb.push(" AND time <= ").push_bind(millis(until));
-        }
-        if let Some(cursor) = &query.cursor {
-            let seq: i64 = cursor.parse().map_err(|_| StoreError::InvalidCursor)?;
-            qb.push(" AND seq < ").push_bind(seq);
-        }
-        qb.push(" ORDER BY seq DESC LIMIT ")
-            .push_bind(i64::from(query.limit) + 1);
+        let mut qb = crate::queries::search_logs::<Postgres>(query)?;
         let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
         let has_more = rows.len() > query.limit as usize;
         let rows = &rows[..rows.len().min(query.limit as usize)];
         let items = rows.iter().map(log_from).collect::<StoreResult<Vec<_>>>()?;
         let next_cursor = if has_more {
-            rows.last()
-                .map(|r| {
-                    r.try_get::<i64, _>("seq")
-                        .map(|s| s.to_string())
-                        .map_err(backend)
-                })
-                .transpose()?
+            rows.last().map(|r| r.try_get::<i64, _>("seq").map(|s| s.to_string()).map_err(backend)).transpose()?
         } else {
             None
         };
@@ -740,17 +512,12 @@ impl LogStore for PostgresStore {
 
 /// Walks the audit chain in `seq` order, a batch at a time.
 async fn walk_audit_chain(pool: &PgPool, first_seq: i64) -> StoreResult<ChainReport> {
-    let mut report = ChainReport {
-        records: 0,
-        first_break: None,
-    };
+    let mut report = ChainReport { records: 0, first_break: None };
     let mut after = first_seq;
     let mut prev: Option<Vec<u8>> = None;
     loop {
         let rows = sqlx::query(
-            "SELECT seq, id, time, kind, action, key_id, key_owner_id, subject_admin_id, actor_type, actor_id, \
-             actor_email, client_ip, code, permission, details, prev_hash, hash FROM logs \
-             WHERE kind = 'audit' AND seq > $1 ORDER BY seq LIMIT $2",
+            &format!("SELECT seq, {LOG_COLUMNS}, prev_hash, hash FROM logs WHERE kind = 'audit' AND seq > $1 ORDER BY seq LIMIT $2"),
         )
         .bind(after)
         .bind(CHAIN_BATCH)
@@ -766,13 +533,9 @@ async fn walk_audit_chain(pool: &PgPool, first_seq: i64) -> StoreResult<ChainRep
             let stored_prev: Option<Vec<u8>> = row.try_get("prev_hash").map_err(backend)?;
             let stored_hash: Option<Vec<u8>> = row.try_get("hash").map_err(backend)?;
             let record = log_from(row)?;
-            if let Some(b) = check_link(
-                report.records,
-                prev.as_deref(),
-                stored_prev.as_deref(),
-                stored_hash.as_deref(),
-                &record,
-            ) {
+            if let Some(b) =
+                check_link(report.records, prev.as_deref(), stored_prev.as_deref(), stored_hash.as_deref(), &record)
+            {
                 report.first_break = Some(b);
                 return Ok(report);
             }
@@ -785,14 +548,12 @@ async fn walk_audit_chain(pool: &PgPool, first_seq: i64) -> StoreResult<ChainRep
 impl SettingsStore for PostgresStore {
     async fn setting_or_insert(&self, name: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         let stored: Vec<u8> = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
             .bind(name)
             .fetch_one(&mut *tx)
@@ -827,19 +588,14 @@ impl InvalidationListener for PgInvalidations {
 #[async_trait]
 impl ChangeFeed for PostgresStore {
     async fn listen(&self) -> StoreResult<Option<Box<dyn InvalidationListener>>> {
-        let mut listener = PgListener::connect_with(&self.pool)
-            .await
-            .map_err(backend)?;
+        let mut listener = PgListener::connect_with(&self.pool).await.map_err(backend)?;
         listener.listen(CHANNEL).await.map_err(backend)?;
         Ok(Some(Box::new(PgInvalidations { listener })))
     }
 
     async fn changed_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Invalidation>> {
-        let rows: Vec<String> = sqlx::query_scalar(CHANGED_SINCE)
-            .bind(millis(since))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let rows: Vec<String> =
+            sqlx::query_scalar(CHANGED_SINCE).bind(millis(since)).fetch_all(&self.pool).await.map_err(backend)?;
         Ok(rows.iter().map(|r| Invalidation::decode(r)).collect())
     }
 }
@@ -847,14 +603,15 @@ impl ChangeFeed for PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
         Ok(())
     }
 
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats { size: self.pool.size(), idle: self.pool.num_idle() as u32 }
     }
 }

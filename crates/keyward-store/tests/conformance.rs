@@ -13,9 +13,7 @@ use keyward_testkit::{Backend, TestDatabase};
 use std::sync::Arc;
 
 fn now() -> chrono::DateTime<Utc> {
-    Utc::now()
-        .duration_trunc(Duration::milliseconds(1))
-        .unwrap()
+    Utc::now().duration_trunc(Duration::milliseconds(1)).unwrap()
 }
 
 fn admin(email: &str) -> Admin {
@@ -25,9 +23,7 @@ fn admin(email: &str) -> Admin {
         name: "N".into(),
         role: AdminRole::Admin,
         can_manage_keys: true,
-        permissions: vec![keyward_domain::permission::Grant::all_targets(
-            "events.*:read".parse().unwrap(),
-        )],
+        permissions: vec![keyward_domain::permission::Grant::all_targets("events.*:read".parse().unwrap())],
         disabled: false,
         created_at: now(),
         updated_at: now(),
@@ -57,6 +53,7 @@ fn key(owner: &Admin, name: &str, created: chrono::DateTime<Utc>) -> ApiKey {
         previous_secret: None,
         last_used_at: None,
         last_used_ip: None,
+        use_count: 0,
         version: 1,
     }
 }
@@ -74,6 +71,8 @@ fn record(action: &str, key: Option<&ApiKey>) -> LogRecord {
         client_ip: Some("127.0.0.1".into()),
         code: None,
         permission: None,
+        target: None,
+        node: None,
         details: Some(serde_json::json!({"name": "x"})),
     }
 }
@@ -94,61 +93,30 @@ fn query(visibility: Visibility, limit: u32) -> KeyQuery {
 async fn admins_and_keys(store: Arc<dyn Store>) {
     let alice = admin("alice@example.com");
     let bob = admin("bob@example.com");
-    store
-        .insert_admin(&alice, &record("admin.created", None))
-        .await
-        .unwrap();
-    store
-        .insert_admin(&bob, &record("admin.created", None))
-        .await
-        .unwrap();
+    store.insert_admin(&alice, &record("admin.created", None)).await.unwrap();
+    store.insert_admin(&bob, &record("admin.created", None)).await.unwrap();
     let dup = admin("alice@example.com");
-    assert!(matches!(
-        store
-            .insert_admin(&dup, &record("admin.created", None))
-            .await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        store
-            .get_admin_by_email("alice@example.com")
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        alice.id
-    );
+    assert!(matches!(store.insert_admin(&dup, &record("admin.created", None)).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_admin_by_email("alice@example.com").await.unwrap().unwrap().id, alice.id);
     assert_eq!(store.count_admins().await.unwrap(), 2);
 
     let t0 = now() - Duration::minutes(10);
     let mut keys = Vec::new();
     for i in 0..7 {
         let k = key(&alice, &format!("k{i}"), t0 + Duration::seconds(i));
-        store
-            .insert_key(&k, &record("key.created", Some(&k)))
-            .await
-            .unwrap();
+        store.insert_key(&k, &record("key.created", Some(&k))).await.unwrap();
         keys.push(k);
     }
     let bobs = key(&bob, "k0", t0);
-    store
-        .insert_key(&bobs, &record("key.created", Some(&bobs)))
-        .await
-        .unwrap();
+    store.insert_key(&bobs, &record("key.created", Some(&bobs))).await.unwrap();
     let clash = key(&alice, "k0", t0);
     assert!(matches!(
-        store
-            .insert_key(&clash, &record("key.created", Some(&clash)))
-            .await,
+        store.insert_key(&clash, &record("key.created", Some(&clash))).await,
         Err(StoreError::Conflict(_))
     ));
 
     // Round trip.
-    let got = store
-        .get_key_with_owner(&keys[0].id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = store.get_key_with_owner(&keys[0].id).await.unwrap().unwrap();
     assert_eq!(got.key, keys[0]);
     assert_eq!(got.owner_email, "alice@example.com");
 
@@ -164,65 +132,33 @@ async fn admins_and_keys(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(seen, ["k6", "k5", "k4", "k3", "k2", "k1", "k0"]);
-    assert_eq!(
-        store
-            .list_keys(&query(Visibility::All, 100))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        8
-    );
+    assert_eq!(store.list_keys(&query(Visibility::All, 100)).await.unwrap().items.len(), 8);
     let mut bad = query(Visibility::All, 3);
     bad.cursor = Some("nonsense".into());
-    assert!(matches!(
-        store.list_keys(&bad).await,
-        Err(StoreError::InvalidCursor)
-    ));
+    assert!(matches!(store.list_keys(&bad).await, Err(StoreError::InvalidCursor)));
 
     // Filters.
     let mut q = query(Visibility::All, 100);
     q.q = Some("BOB@".into());
-    assert_eq!(
-        store.list_keys(&q).await.unwrap().items.len(),
-        1,
-        "q matches owner email, case-insensitively"
-    );
+    assert_eq!(store.list_keys(&q).await.unwrap().items.len(), 1, "q matches owner email, case-insensitively");
     q.q = Some("about k3".into());
-    assert_eq!(
-        store.list_keys(&q).await.unwrap().items.len(),
-        1,
-        "q matches description"
-    );
+    assert_eq!(store.list_keys(&q).await.unwrap().items.len(), 1, "q matches description");
     q.q = Some("%".into());
-    assert_eq!(
-        store.list_keys(&q).await.unwrap().items.len(),
-        0,
-        "LIKE wildcards are literal"
-    );
+    assert_eq!(store.list_keys(&q).await.unwrap().items.len(), 0, "LIKE wildcards are literal");
 
     // Optimistic versioning, revocation and deletion.
     let mut changed = keys[1].clone();
     changed.revoked_at = Some(now());
     changed.version = 2;
-    store
-        .update_key(&changed, 1, &[record("key.revoked", Some(&changed))])
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.update_key(&changed, 1, &[]).await,
-        Err(StoreError::VersionConflict)
-    ));
+    store.update_key(&changed, 1, &[record("key.revoked", Some(&changed))]).await.unwrap();
+    assert!(matches!(store.update_key(&changed, 1, &[]).await, Err(StoreError::VersionConflict)));
     let mut deleted = keys[2].clone();
     deleted.revoked_at = Some(now());
     deleted.deleted_at = Some(now());
     deleted.version = 2;
     store.update_key(&deleted, 1, &[]).await.unwrap();
     let again = key(&alice, "k2", now());
-    store
-        .insert_key(&again, &record("key.created", Some(&again)))
-        .await
-        .unwrap();
+    store.insert_key(&again, &record("key.created", Some(&again))).await.unwrap();
 
     let mut expired = keys[3].clone();
     expired.expires_at = Some(now() - Duration::seconds(1));
@@ -236,16 +172,7 @@ async fn admins_and_keys(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    assert_eq!(
-        stats,
-        KeyStats {
-            total: 7,
-            active: 5,
-            expired: 1,
-            revoked: 1,
-            expiring_soon: 5
-        }
-    );
+    assert_eq!(stats, KeyStats { total: 7, active: 5, expired: 1, revoked: 1, expiring_soon: 5 });
     let mut revoked = query(Visibility::All, 100);
     revoked.status = StatusFilter::Revoked;
     assert_eq!(store.list_keys(&revoked).await.unwrap().items.len(), 1);
@@ -266,13 +193,7 @@ async fn admins_and_keys(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(revoked, vec![bobs.id.clone()]);
     assert!(store.get_admin(&bob.id).await.unwrap().is_none());
-    assert!(store
-        .get_key(&bobs.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .revoked_at
-        .is_some());
+    assert!(store.get_key(&bobs.id).await.unwrap().unwrap().revoked_at.is_some());
     let logs = store
         .search_logs(&LogQuery {
             visibility: Visibility::All,
@@ -291,28 +212,16 @@ async fn admins_and_keys(store: Arc<dyn Store>) {
 
 async fn logs_and_settings(store: Arc<dyn Store>) {
     let alice = admin("alice@example.com");
-    store
-        .insert_admin(&alice, &record("admin.created", None))
-        .await
-        .unwrap();
+    store.insert_admin(&alice, &record("admin.created", None)).await.unwrap();
     let k = key(&alice, "k", now());
-    store
-        .insert_key(&k, &record("key.created", Some(&k)))
-        .await
-        .unwrap();
+    store.insert_key(&k, &record("key.created", Some(&k))).await.unwrap();
     for _ in 0..4 {
-        store
-            .insert_log(&record("key.updated", Some(&k)))
-            .await
-            .unwrap();
+        store.insert_log(&record("key.updated", Some(&k))).await.unwrap();
     }
     let mut login = record("auth.login", None);
     login.subject_admin_id = Some(alice.id.clone());
     store.insert_log(&login).await.unwrap();
-    store
-        .insert_log(&record("auth.login_failed", None))
-        .await
-        .unwrap();
+    store.insert_log(&record("auth.login_failed", None)).await.unwrap();
     let q = |visibility, cursor| LogQuery {
         visibility,
         key_ids: vec![],
@@ -326,42 +235,20 @@ async fn logs_and_settings(store: Arc<dyn Store>) {
     let mut cursor = None;
     let mut actions = Vec::new();
     loop {
-        let page = store
-            .search_logs(&q(Visibility::OwnedBy(alice.id.clone()), cursor))
-            .await
-            .unwrap();
+        let page = store.search_logs(&q(Visibility::OwnedBy(alice.id.clone()), cursor)).await.unwrap();
         actions.extend(page.items.iter().map(|r| r.action.clone()));
         if page.next_cursor.is_none() {
             break;
         }
         cursor = page.next_cursor;
     }
-    assert_eq!(
-        actions,
-        [
-            "auth.login",
-            "key.updated",
-            "key.updated",
-            "key.updated",
-            "key.updated",
-            "key.created"
-        ]
-    );
+    assert_eq!(actions, ["auth.login", "key.updated", "key.updated", "key.updated", "key.updated", "key.created"]);
     let first = store.search_logs(&q(Visibility::All, None)).await.unwrap();
     assert_eq!(first.items[0].action, "auth.login_failed");
-    assert_eq!(
-        first.items[0].details,
-        Some(serde_json::json!({"name": "x"}))
-    );
+    assert_eq!(first.items[0].details, Some(serde_json::json!({"name": "x"})));
 
-    assert_eq!(
-        store.setting_or_insert("pepper", b"first").await.unwrap(),
-        b"first"
-    );
-    assert_eq!(
-        store.setting_or_insert("pepper", b"second").await.unwrap(),
-        b"first"
-    );
+    assert_eq!(store.setting_or_insert("pepper", b"first").await.unwrap(), b"first");
+    assert_eq!(store.setting_or_insert("pepper", b"second").await.unwrap(), b"first");
     store.ping().await.unwrap();
 }
 
@@ -389,6 +276,58 @@ on_backends!(admins_and_keys: sqlite_admins_and_keys, postgres_admins_and_keys);
 on_backends!(logs_and_settings: sqlite_logs_and_settings, postgres_logs_and_settings);
 on_backends!(change_feed: sqlite_change_feed, postgres_change_feed);
 on_backends!(reopens_a_migrated_database: sqlite_reopens, postgres_reopens);
+on_backends!(usage_batches_and_retention: sqlite_usage, postgres_usage);
+
+async fn usage_batches_and_retention(store: Arc<dyn Store>) {
+    let alice = admin("alice@example.com");
+    store.insert_admin(&alice, &record("admin.created", None)).await.unwrap();
+    let k = key(&alice, "k", now());
+    store.insert_key(&k, &record("key.created", Some(&k))).await.unwrap();
+    let old = now() - Duration::days(100);
+    let usage = |time, ip: &str| {
+        let mut r = record("key.verified", Some(&k));
+        r.kind = LogKind::Usage;
+        r.time = time;
+        r.client_ip = Some(ip.into());
+        r.code = Some("valid".into());
+        r.target = Some("acct-1".into());
+        r.node = Some("node-a".into());
+        r
+    };
+    let records: Vec<LogRecord> = (0..1200).map(|i| usage(old + Duration::seconds(i), "10.0.0.1")).collect();
+    let uses =
+        [KeyUse { key_id: k.id.clone(), last_used_at: now(), last_used_ip: Some("10.0.0.9".into()), count: 1200 }];
+    store.record_usage(&records, &uses).await.unwrap();
+    // An older use arriving later moves neither the time nor the address back.
+    let late = [KeyUse { key_id: k.id.clone(), last_used_at: old, last_used_ip: Some("10.0.0.2".into()), count: 1 }];
+    store.record_usage(&[usage(now(), "10.0.0.3")], &late).await.unwrap();
+    let got = store.get_key(&k.id).await.unwrap().unwrap();
+    assert_eq!((got.use_count, got.last_used_ip.as_deref()), (1201, Some("10.0.0.9")));
+    assert!(got.last_used_at.unwrap() > now() - Duration::minutes(1), "the latest use, not the late old one");
+
+    let q = LogQuery {
+        visibility: Visibility::OwnedBy(alice.id.clone()),
+        key_ids: vec![k.id.clone()],
+        kind: Some(LogKind::Usage),
+        action: None,
+        since: None,
+        until: None,
+        limit: 1,
+        cursor: None,
+    };
+    let newest = store.search_logs(&q).await.unwrap().items.remove(0);
+    assert_eq!((newest.target.as_deref(), newest.node.as_deref()), (Some("acct-1"), Some("node-a")));
+
+    // Retention deletes old usage in batches and never an audit record.
+    let audit_before = store.verify_audit_chain().await.unwrap().records;
+    let cutoff = now() - Duration::days(90);
+    assert_eq!(store.prune_usage(cutoff, 1000).await.unwrap(), 1000);
+    assert_eq!(store.prune_usage(cutoff, 1000).await.unwrap(), 200);
+    assert_eq!(store.prune_usage(cutoff, 1000).await.unwrap(), 0);
+    let left = store.search_logs(&LogQuery { limit: 1000, ..q }).await.unwrap().items;
+    assert_eq!(left.len(), 1, "the recent usage record stays");
+    assert_eq!(store.verify_audit_chain().await.unwrap().records, audit_before);
+}
 
 /// Runs raw SQL on a test database, as an attacker with database access would.
 async fn tamper(url: &str, sql: &str) {
@@ -406,40 +345,21 @@ async fn tamper(url: &str, sql: &str) {
 async fn audit_chain_detects_tampering(url: &str) {
     let store = open(url).await.unwrap();
     let alice = admin("alice@example.com");
-    store
-        .insert_admin(&alice, &record("admin.created", None))
-        .await
-        .unwrap();
+    store.insert_admin(&alice, &record("admin.created", None)).await.unwrap();
     let k = key(&alice, "k", now());
-    store
-        .insert_key(&k, &record("key.created", Some(&k)))
-        .await
-        .unwrap();
+    store.insert_key(&k, &record("key.created", Some(&k))).await.unwrap();
     for _ in 0..5 {
-        store
-            .insert_log(&record("key.updated", Some(&k)))
-            .await
-            .unwrap();
+        store.insert_log(&record("key.updated", Some(&k))).await.unwrap();
     }
     let mut usage = record("key.verified", Some(&k));
     usage.kind = LogKind::Usage;
     store.insert_log(&usage).await.unwrap();
     let report = store.verify_audit_chain().await.unwrap();
-    assert_eq!(
-        report,
-        ChainReport {
-            records: 7,
-            first_break: None
-        }
-    );
+    assert_eq!(report, ChainReport { records: 7, first_break: None });
 
     // Altering the 4th audit record is found at position 4.
     let fourth = "(SELECT seq FROM logs WHERE kind = 'audit' ORDER BY seq LIMIT 1 OFFSET 3)";
-    tamper(
-        url,
-        &format!("UPDATE logs SET client_ip = '10.6.6.6' WHERE seq = {fourth}"),
-    )
-    .await;
+    tamper(url, &format!("UPDATE logs SET client_ip = '10.6.6.6' WHERE seq = {fourth}")).await;
     let report = store.verify_audit_chain().await.unwrap();
     let b = report.first_break.unwrap();
     assert_eq!(b.position, 4);
@@ -447,12 +367,7 @@ async fn audit_chain_detects_tampering(url: &str) {
 
     // Removing it instead: the 5th record no longer follows the 3rd, found at position 4.
     tamper(url, &format!("DELETE FROM logs WHERE seq = {fourth}")).await;
-    let b = store
-        .verify_audit_chain()
-        .await
-        .unwrap()
-        .first_break
-        .unwrap();
+    let b = store.verify_audit_chain().await.unwrap().first_break.unwrap();
     assert_eq!(b.position, 4);
     assert!(b.reason.contains("removed or inserted"), "{}", b.reason);
 }
@@ -474,65 +389,34 @@ async fn postgres_audit_chain_detects_tampering() {
 async fn change_feed(store: Arc<dyn Store>) {
     let before = now() - Duration::seconds(1);
     let alice = admin("alice@example.com");
-    store
-        .insert_admin(&alice, &record("admin.created", None))
-        .await
-        .unwrap();
+    store.insert_admin(&alice, &record("admin.created", None)).await.unwrap();
     let mut listener = store.listen().await.unwrap();
     let k = key(&alice, "k", now());
-    store
-        .insert_key(&k, &record("key.created", Some(&k)))
-        .await
-        .unwrap();
+    store.insert_key(&k, &record("key.created", Some(&k))).await.unwrap();
     let changed = store.changed_since(before).await.unwrap();
-    assert!(
-        changed.contains(&Invalidation::Key(k.id.clone())),
-        "{changed:?}"
-    );
-    assert!(
-        changed.contains(&Invalidation::Owner(alice.id.clone())),
-        "{changed:?}"
-    );
-    assert!(store
-        .changed_since(now() + Duration::seconds(5))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(changed.contains(&Invalidation::Key(k.id.clone())), "{changed:?}");
+    assert!(changed.contains(&Invalidation::Owner(alice.id.clone())), "{changed:?}");
+    assert!(store.changed_since(now() + Duration::seconds(5)).await.unwrap().is_empty());
     if let Some(listener) = listener.as_mut() {
         // Published in the transaction, delivered on commit: the insert above, then this update.
         let mut revoked = k.clone();
         revoked.revoked_at = Some(now());
         revoked.version = 2;
         store.update_key(&revoked, 1, &[]).await.unwrap();
-        let first = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next())
-            .await
-            .unwrap()
-            .unwrap();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next()).await.unwrap().unwrap();
         assert_eq!(first, Invalidation::Key(k.id.clone()));
-        let second = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next())
-            .await
-            .unwrap()
-            .unwrap();
+        let second = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next()).await.unwrap().unwrap();
         assert_eq!(second, Invalidation::Key(k.id.clone()));
         let mut disabled = alice.clone();
         disabled.disabled = true;
-        store
-            .update_admin(&disabled, true, &record("admin.updated", None))
-            .await
-            .unwrap();
-        let third = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next())
-            .await
-            .unwrap()
-            .unwrap();
+        store.update_admin(&disabled, true, &record("admin.updated", None)).await.unwrap();
+        let third = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next()).await.unwrap().unwrap();
         assert_eq!(third, Invalidation::Owner(alice.id.clone()));
     }
 }
 
 async fn reopens_a_migrated_database(store: Arc<dyn Store>) {
-    store
-        .insert_admin(&admin("a@example.com"), &record("admin.created", None))
-        .await
-        .unwrap();
+    store.insert_admin(&admin("a@example.com"), &record("admin.created", None)).await.unwrap();
     // Migrations are idempotent: a second node (or a restart) opening the same database runs none.
     assert_eq!(store.count_admins().await.unwrap(), 1);
 }
@@ -541,10 +425,7 @@ async fn reopens_a_migrated_database(store: Arc<dyn Store>) {
 async fn sqlite_reopens_a_file_and_rejects_unknown_schemes() {
     let db = TestDatabase::on(Backend::Sqlite).unwrap();
     let store = open(&db.url).await.unwrap();
-    store
-        .insert_admin(&admin("a@example.com"), &record("admin.created", None))
-        .await
-        .unwrap();
+    store.insert_admin(&admin("a@example.com"), &record("admin.created", None)).await.unwrap();
     drop(store);
     let store = open(&db.url).await.unwrap();
     assert_eq!(store.count_admins().await.unwrap(), 1);

@@ -56,27 +56,18 @@ impl Drop for TempDir {
 fn temp_dir() -> TempDir {
     let name: u64 = rand::thread_rng().gen();
     let dir = std::env::temp_dir().join(format!("keyward-test-{name:016x}"));
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     TempDir(dir)
 }
 
 /// Runs `sql` on the PostgreSQL server's maintenance database.
 fn admin_sql(sql: String) -> Result<(), String> {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         rt.block_on(async {
             use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&server_url())
-                .await
-                .map_err(|e| e.to_string())?;
-            sqlx::query(&sql)
-                .execute(&mut conn)
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut conn = sqlx::PgConnection::connect(&server_url()).await.map_err(|e| e.to_string())?;
+            sqlx::query(&sql).execute(&mut conn).await.map_err(|e| e.to_string())?;
             conn.close().await.map_err(|e| e.to_string())
         })
     })
@@ -117,12 +108,7 @@ impl TestDatabase {
                 }
                 let base = server_url();
                 let root = base.rsplit_once('/').map(|(root, _)| root).unwrap_or(&base);
-                Some(TestDatabase {
-                    url: format!("{root}/{name}"),
-                    dir,
-                    postgres_name: Some(name),
-                    _tmp: tmp,
-                })
+                Some(TestDatabase { url: format!("{root}/{name}"), dir, postgres_name: Some(name), _tmp: tmp })
             }
         }
     }

@@ -303,8 +303,12 @@ pub struct LogsArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: Option<u32>,
     /// Continue from this cursor (from a previous page)
-    #[arg(long, value_name = "C")]
+    #[arg(long, value_name = "C", conflicts_with = "follow")]
     pub cursor: Option<String>,
+    /// Keep printing new records as they arrive (polls every second; Ctrl-C stops). Starts
+    /// with the newest --limit records (default 50); with --json, one record per line
+    #[arg(long, short = 'f')]
+    pub follow: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,34 +35,18 @@ impl ApiError {
                 status,
                 code: text(problem.get("code")).or_else(|| text(problem.get("error"))),
                 title: text(problem.get("title")),
-                detail: text(problem.get("detail"))
-                    .or_else(|| text(problem.get("error_description"))),
+                detail: text(problem.get("detail")).or_else(|| text(problem.get("error_description"))),
             };
         }
-        let excerpt: String = String::from_utf8_lossy(body)
-            .trim()
-            .chars()
-            .take(200)
-            .collect();
-        Self {
-            status,
-            code: None,
-            title: None,
-            detail: (!excerpt.is_empty()).then_some(excerpt),
-        }
+        let excerpt: String = String::from_utf8_lossy(body).trim().chars().take(200).collect();
+        Self { status, code: None, title: None, detail: (!excerpt.is_empty()).then_some(excerpt) }
     }
 
     /// The human sentence: the detail, else the title, else the status's reason.
     pub fn message(&self) -> String {
-        let reason = StatusCode::from_u16(self.status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("unexpected response");
-        let message = self
-            .detail
-            .as_deref()
-            .or(self.title.as_deref())
-            .unwrap_or(reason);
+        let reason =
+            StatusCode::from_u16(self.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("unexpected response");
+        let message = self.detail.as_deref().or(self.title.as_deref()).unwrap_or(reason);
         sanitize(message)
     }
 }
@@ -71,13 +55,7 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.code {
-            Some(code) => write!(
-                f,
-                "{} ({}, HTTP {})",
-                self.message(),
-                sanitize(code),
-                self.status
-            ),
+            Some(code) => write!(f, "{} ({}, HTTP {})", self.message(), sanitize(code), self.status),
             None => write!(f, "{} (HTTP {})", self.message(), self.status),
         }
     }
@@ -99,11 +77,7 @@ pub enum ClientError {
     InvalidUrl { url: String, reason: String },
     /// A success status whose body is not the JSON the API promises.
     #[error("unexpected response from {server} (HTTP {status}): {reason}")]
-    BadResponse {
-        server: String,
-        status: u16,
-        reason: String,
-    },
+    BadResponse { server: String, status: u16, reason: String },
 }
 
 impl ClientError {
@@ -138,10 +112,7 @@ impl Client {
     /// A client for `base` (e.g. `http://127.0.0.1:8080` or `https://host/prefix`),
     /// sending `Authorization: Bearer <token>` when a token is given.
     pub fn new(base: &str, token: Option<String>) -> Result<Self, ClientError> {
-        let invalid = |reason: &str| ClientError::InvalidUrl {
-            url: base.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let invalid = |reason: &str| ClientError::InvalidUrl { url: base.to_owned(), reason: reason.to_owned() };
         let url = Url::parse(base.trim()).map_err(|e| invalid(&e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid("it must start with http:// or https://"));
@@ -163,11 +134,7 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| invalid(&e.to_string()))?;
-        Ok(Self {
-            http,
-            base: url,
-            token,
-        })
+        Ok(Self { http, base: url, token })
     }
 
     /// The server's base URL, without a trailing slash.
@@ -185,11 +152,7 @@ impl Client {
         url
     }
 
-    pub async fn get(
-        &self,
-        segments: &[&str],
-        query: &[(&str, String)],
-    ) -> Result<Value, ClientError> {
+    pub async fn get(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Value, ClientError> {
         self.send(Method::GET, segments, query, None).await
     }
 
@@ -215,10 +178,10 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
-        let mut request = self.http.request(method, self.url(segments)).header(
-            reqwest::header::ACCEPT,
-            "application/json, application/problem+json",
-        );
+        let mut request = self
+            .http
+            .request(method, self.url(segments))
+            .header(reqwest::header::ACCEPT, "application/json, application/problem+json");
         if !query.is_empty() {
             request = request.query(query);
         }
@@ -230,11 +193,8 @@ impl Client {
         }
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .map(str::to_owned);
+        let location =
+            response.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).map(str::to_owned);
         let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
 
         if status.is_redirection() {
@@ -243,9 +203,7 @@ impl Client {
                 status: status.as_u16(),
                 code: None,
                 title: None,
-                detail: Some(format!(
-                    "the server redirects to {to}; pass that base URL with --server"
-                )),
+                detail: Some(format!("the server redirects to {to}; pass that base URL with --server")),
             }
             .into());
         }
@@ -263,15 +221,8 @@ impl Client {
     }
 
     fn unreachable(&self, error: &reqwest::Error) -> ClientError {
-        let reason = if error.is_timeout() {
-            "the request timed out".to_owned()
-        } else {
-            root_cause(error)
-        };
-        ClientError::Unreachable {
-            server: self.server().to_owned(),
-            reason,
-        }
+        let reason = if error.is_timeout() { "the request timed out".to_owned() } else { root_cause(error) };
+        ClientError::Unreachable { server: self.server().to_owned(), reason }
     }
 }
 
@@ -300,10 +251,7 @@ mod tests {
         });
         let e = ApiError::from_response(409, body.to_string().as_bytes());
         assert_eq!(e.code.as_deref(), Some("conflict"));
-        assert_eq!(
-            e.to_string(),
-            "a key named \"ci\" already exists (conflict, HTTP 409)"
-        );
+        assert_eq!(e.to_string(), "a key named \"ci\" already exists (conflict, HTTP 409)");
     }
 
     #[test]
@@ -318,10 +266,7 @@ mod tests {
 
     #[test]
     fn oauth_errors_are_understood() {
-        let e = ApiError::from_response(
-            401,
-            br#"{"error":"invalid_client","error_description":"unknown client"}"#,
-        );
+        let e = ApiError::from_response(401, br#"{"error":"invalid_client","error_description":"unknown client"}"#);
         assert_eq!(e.to_string(), "unknown client (invalid_client, HTTP 401)");
     }
 
@@ -339,15 +284,9 @@ mod tests {
         assert!(Client::new("http://u:p@x", None).is_err());
         let c = Client::new("https://keys.example.com/prefix/", None).unwrap();
         assert_eq!(c.server(), "https://keys.example.com/prefix");
-        assert_eq!(
-            c.url(&["v1", "keys", "a/b?c"]).as_str(),
-            "https://keys.example.com/prefix/v1/keys/a%2Fb%3Fc"
-        );
+        assert_eq!(c.url(&["v1", "keys", "a/b?c"]).as_str(), "https://keys.example.com/prefix/v1/keys/a%2Fb%3Fc");
         let c = Client::new("http://127.0.0.1:8080", Some("secret".into())).unwrap();
-        assert_eq!(
-            c.url(&["v1", "keys"]).as_str(),
-            "http://127.0.0.1:8080/v1/keys"
-        );
+        assert_eq!(c.url(&["v1", "keys"]).as_str(), "http://127.0.0.1:8080/v1/keys");
         assert!(!format!("{c:?}").contains("secret"));
     }
 
@@ -405,13 +344,8 @@ mod tests {
             .unwrap();
         assert_eq!(value, json!({"ok": true}));
         let request = server.await.unwrap();
-        assert!(
-            request.starts_with("POST /v1/logs?key_id=a&key_id=b+c HTTP/1.1"),
-            "{request}"
-        );
-        assert!(request
-            .to_ascii_lowercase()
-            .contains("authorization: bearer tok123"));
+        assert!(request.starts_with("POST /v1/logs?key_id=a&key_id=b+c HTTP/1.1"), "{request}");
+        assert!(request.to_ascii_lowercase().contains("authorization: bearer tok123"));
         assert!(request.ends_with(r#"{"name":"x"}"#));
     }
 
@@ -426,22 +360,14 @@ mod tests {
             .into_boxed_str(),
         );
         let (base, server) = one_shot(response).await;
-        let err = Client::new(&base, None)
-            .unwrap()
-            .get(&["v1", "keys"], &[])
-            .await
-            .unwrap_err();
+        let err = Client::new(&base, None).unwrap().get(&["v1", "keys"], &[]).await.unwrap_err();
         server.await.unwrap();
         let api = err.api().unwrap();
         assert_eq!(api.status, 401);
         assert_eq!(err.to_string(), "no credentials (unauthorized, HTTP 401)");
 
         let (base, server) = one_shot("HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
-        let value = Client::new(&base, None)
-            .unwrap()
-            .delete(&["v1", "keys", "k"])
-            .await
-            .unwrap();
+        let value = Client::new(&base, None).unwrap().delete(&["v1", "keys", "k"]).await.unwrap();
         server.await.unwrap();
         assert_eq!(value, Value::Null);
     }
@@ -452,16 +378,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         drop(listener);
-        let err = Client::new(&base, None)
-            .unwrap()
-            .get(&["healthz"], &[])
-            .await
-            .unwrap_err();
+        let err = Client::new(&base, None).unwrap().get(&["healthz"], &[]).await.unwrap_err();
         assert!(matches!(err, ClientError::Unreachable { .. }));
-        assert!(
-            err.to_string()
-                .starts_with(&format!("could not reach the Keyward server at {base}")),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with(&format!("could not reach the Keyward server at {base}")), "{err}");
     }
 }

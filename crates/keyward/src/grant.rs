@@ -26,31 +26,22 @@ impl GrantSpec {
             Some((name, targets)) => (name.trim(), Some(targets)),
         };
         if name.is_empty() {
-            return Err(format!(
-                "missing name in {input:?}: write NAME or NAME@TARGET1,TARGET2"
-            ));
+            return Err(format!("missing name in {input:?}: write NAME or NAME@TARGET1,TARGET2"));
         }
         if name.chars().any(|c| c.is_whitespace() || c == ',') {
-            return Err(format!(
-                "{name:?} is not a single name: give one value per flag (repeat the flag for more)"
-            ));
+            return Err(format!("{name:?} is not a single name: give one value per flag (repeat the flag for more)"));
         }
         let targets = match targets {
             None => None,
             Some(list) => {
                 let list: Vec<String> = list.split(',').map(|t| t.trim().to_owned()).collect();
                 if list.iter().any(String::is_empty) {
-                    return Err(format!(
-                        "empty target in {input:?}: write NAME@TARGET1,TARGET2 (or NAME@* for all)"
-                    ));
+                    return Err(format!("empty target in {input:?}: write NAME@TARGET1,TARGET2 (or NAME@* for all)"));
                 }
                 Some(list)
             }
         };
-        Ok(Self {
-            name: name.to_owned(),
-            targets,
-        })
+        Ok(Self { name: name.to_owned(), targets })
     }
 
     /// The API's JSON form: `{"<name_field>": name, "targets"?: [...]}`.
@@ -59,10 +50,7 @@ impl GrantSpec {
         let mut object = Map::new();
         object.insert(name_field.to_owned(), Value::String(self.name.clone()));
         if let Some(targets) = &self.targets {
-            object.insert(
-                "targets".to_owned(),
-                Value::Array(targets.iter().cloned().map(Value::String).collect()),
-            );
+            object.insert("targets".to_owned(), Value::Array(targets.iter().cloned().map(Value::String).collect()));
         }
         Value::Object(object)
     }
@@ -95,10 +83,8 @@ pub fn display_json(value: &Value, name_field: &str) -> String {
             };
             match object.get("targets") {
                 Some(Value::Array(targets)) if !targets.is_empty() => {
-                    let targets: Vec<String> = targets
-                        .iter()
-                        .map(|t| t.as_str().map_or_else(|| t.to_string(), str::to_owned))
-                        .collect();
+                    let targets: Vec<String> =
+                        targets.iter().map(|t| t.as_str().map_or_else(|| t.to_string(), str::to_owned)).collect();
                     format!("{name}@{}", targets.join(","))
                 }
                 _ => name.to_owned(),
@@ -119,20 +105,14 @@ mod tests {
         let g = GrantSpec::parse("events.alerts:write").unwrap();
         assert_eq!(g.name, "events.alerts:write");
         assert_eq!(g.targets, None);
-        assert_eq!(
-            g.to_json("permission"),
-            json!({"permission": "events.alerts:write"})
-        );
+        assert_eq!(g.to_json("permission"), json!({"permission": "events.alerts:write"}));
     }
 
     #[test]
     fn targets_after_at() {
         let g = GrantSpec::parse("accounts.config:read@123, 456").unwrap();
         assert_eq!(g.targets, Some(vec!["123".to_owned(), "456".to_owned()]));
-        assert_eq!(
-            g.to_json("permission"),
-            json!({"permission": "accounts.config:read", "targets": ["123", "456"]})
-        );
+        assert_eq!(g.to_json("permission"), json!({"permission": "accounts.config:read", "targets": ["123", "456"]}));
         assert_eq!(g.to_string(), "accounts.config:read@123,456");
         assert_eq!(GrantSpec::parse(&g.to_string()).unwrap(), g);
     }
@@ -140,10 +120,7 @@ mod tests {
     #[test]
     fn role_uses_role_field() {
         let r = GrantSpec::parse("cloud_account_viewer@*").unwrap();
-        assert_eq!(
-            r.to_json("role"),
-            json!({"role": "cloud_account_viewer", "targets": ["*"]})
-        );
+        assert_eq!(r.to_json("role"), json!({"role": "cloud_account_viewer", "targets": ["*"]}));
     }
 
     #[test]
@@ -155,21 +132,9 @@ mod tests {
 
     #[test]
     fn displays_server_json() {
-        assert_eq!(
-            display_json(
-                &json!({"permission": "p:read", "targets": ["a", "b"]}),
-                "permission"
-            ),
-            "p:read@a,b"
-        );
-        assert_eq!(
-            display_json(&json!({"role": "global_viewer", "targets": []}), "role"),
-            "global_viewer"
-        );
+        assert_eq!(display_json(&json!({"permission": "p:read", "targets": ["a", "b"]}), "permission"), "p:read@a,b");
+        assert_eq!(display_json(&json!({"role": "global_viewer", "targets": []}), "role"), "global_viewer");
         assert_eq!(display_json(&json!("p:write"), "permission"), "p:write");
-        assert_eq!(
-            list_json(&[GrantSpec::parse("x:read").unwrap()], "permission"),
-            json!([{"permission": "x:read"}])
-        );
+        assert_eq!(list_json(&[GrantSpec::parse("x:read").unwrap()], "permission"), json!([{"permission": "x:read"}]));
     }
 }

@@ -42,10 +42,7 @@ impl fmt::Debug for LocalAdmin {
 
 /// Starts a node on the database named by `database_url` or by the configuration file, without
 /// creating a bootstrap admin.
-async fn open_locally(
-    config: Option<PathBuf>,
-    database_url: Option<String>,
-) -> anyhow::Result<Keyward> {
+async fn open_locally(config: Option<PathBuf>, database_url: Option<String>) -> anyhow::Result<Keyward> {
     let mut config = Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
     if let Some(url) = database_url {
         config.database_url = url;
@@ -64,9 +61,10 @@ pub async fn verify_audit_chain(
     let keyward = open_locally(config, database_url).await?;
     let report = keyward.verify_audit_chain().await?;
     if json {
-        let first_break = report.first_break.as_ref().map(|b| {
-            serde_json::json!({"position": b.position, "record_id": b.record_id, "reason": b.reason})
-        });
+        let first_break = report
+            .first_break
+            .as_ref()
+            .map(|b| serde_json::json!({"position": b.position, "record_id": b.record_id, "reason": b.reason}));
         println!(
             "{}",
             serde_json::json!({"records": report.records, "intact": first_break.is_none(), "first_break": first_break})
@@ -115,7 +113,5 @@ pub async fn create_admin(
             permissions,
         })
         .await?;
-    Ok(serde_json::to_value(keyward_server::dto::AdminDto::from(
-        &admin,
-    ))?)
+    Ok(serde_json::to_value(keyward_server::dto::AdminDto::from(&admin))?)
 }

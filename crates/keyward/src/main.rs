@@ -34,10 +34,7 @@ async fn main() -> ExitCode {
 /// The server's error answer behind `error`, if there is one.
 fn api_error(error: &anyhow::Error) -> Option<&ApiError> {
     error.chain().find_map(|cause| {
-        cause
-            .downcast_ref::<ClientError>()
-            .and_then(ClientError::api)
-            .or_else(|| cause.downcast_ref::<ApiError>())
+        cause.downcast_ref::<ClientError>().and_then(ClientError::api).or_else(|| cause.downcast_ref::<ApiError>())
     })
 }
 
@@ -46,9 +43,7 @@ fn api_error(error: &anyhow::Error) -> Option<&ApiError> {
 fn error_report(error: &anyhow::Error) -> String {
     let mut report = format!("error: {}\n", output::sanitize(&format!("{error:#}")));
     if api_error(error).is_some_and(|e| e.status == 401) {
-        report.push_str(
-            "hint: run `keyward login` to sign in (or check KEYWARD_API_KEY if you use an API key)\n",
-        );
+        report.push_str("hint: run `keyward login` to sign in (or check KEYWARD_API_KEY if you use an API key)\n");
     }
     report
 }
@@ -58,30 +53,18 @@ mod tests {
     use super::*;
 
     fn api(status: u16, code: &str, detail: &str) -> ApiError {
-        ApiError {
-            status,
-            code: Some(code.into()),
-            title: None,
-            detail: Some(detail.into()),
-        }
+        ApiError { status, code: Some(code.into()), title: None, detail: Some(detail.into()) }
     }
 
     #[test]
     fn server_error_report() {
         let error = anyhow::Error::from(ClientError::from(api(409, "conflict", "name taken")));
-        assert_eq!(
-            error_report(&error),
-            "error: name taken (conflict, HTTP 409)\n"
-        );
+        assert_eq!(error_report(&error), "error: name taken (conflict, HTTP 409)\n");
     }
 
     #[test]
     fn unauthorized_suggests_login() {
-        let error = anyhow::Error::from(ClientError::from(api(
-            401,
-            "unauthorized",
-            "session expired",
-        )));
+        let error = anyhow::Error::from(ClientError::from(api(401, "unauthorized", "session expired")));
         let report = error_report(&error);
         assert!(report.starts_with("error: session expired (unauthorized, HTTP 401)\n"));
         assert!(report.contains("keyward login"));

@@ -14,15 +14,7 @@ pub fn sanitize(text: &str) -> String {
     if !text.chars().any(char::is_control) {
         return text.to_owned();
     }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// A JSON value as a table cell: strings as they are, `null`/missing as `-`,
@@ -54,10 +46,7 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&str]) -> Self {
-        Self {
-            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
-            rows: Vec::new(),
-        }
+        Self { headers: headers.iter().map(|h| (*h).to_owned()).collect(), rows: Vec::new() }
     }
 
     /// Adds a row; cells are sanitized. Missing cells are empty, extra ones dropped.
@@ -114,11 +103,7 @@ impl Fields {
 
     /// A multi-valued field; no values shows `-`.
     pub fn add_list(&mut self, label: &str, values: Vec<String>) -> &mut Self {
-        let values = if values.is_empty() {
-            vec!["-".to_owned()]
-        } else {
-            values
-        };
+        let values = if values.is_empty() { vec!["-".to_owned()] } else { values };
         self.rows.push((label.to_owned(), values));
         self
     }
@@ -137,20 +122,11 @@ impl Fields {
     }
 
     pub fn render(&self) -> String {
-        let width = self
-            .rows
-            .iter()
-            .map(|(label, _)| label.chars().count() + 1)
-            .max()
-            .unwrap_or(0);
+        let width = self.rows.iter().map(|(label, _)| label.chars().count() + 1).max().unwrap_or(0);
         let mut out = String::new();
         for (label, values) in &self.rows {
             for (i, value) in values.iter().enumerate() {
-                let label = if i == 0 {
-                    format!("{}:", sanitize(label))
-                } else {
-                    String::new()
-                };
+                let label = if i == 0 { format!("{}:", sanitize(label)) } else { String::new() };
                 let line = format!("{label:<width$}  {}", sanitize(value));
                 out.push_str(line.trim_end());
                 out.push('\n');
@@ -177,10 +153,7 @@ pub fn print_json(value: &Value) {
 pub fn emit(text: &str) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
@@ -209,10 +182,7 @@ pub(crate) use {out, outln};
 pub fn items(response: &Value) -> &[Value] {
     match response {
         Value::Array(items) => items,
-        other => other
-            .get("items")
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice),
+        other => other.get("items").and_then(Value::as_array).map_or(&[], Vec::as_slice),
     }
 }
 
@@ -261,9 +231,7 @@ mod tests {
     #[test]
     fn fields_align_and_continue() {
         let mut f = Fields::new();
-        f.add("ID", "k1")
-            .add_list("Grants", vec!["a:read".into(), "b:write@1,2".into()])
-            .add_list("Networks", vec![]);
+        f.add("ID", "k1").add_list("Grants", vec!["a:read".into(), "b:write@1,2".into()]).add_list("Networks", vec![]);
         assert_eq!(
             f.render(),
             "ID:        k1\n\
@@ -289,10 +257,7 @@ mod tests {
         let page = json!({"items": [{"id": 1}], "next_cursor": "c2"});
         assert_eq!(items(&page).len(), 1);
         assert_eq!(next_cursor(&page), Some("c2"));
-        assert_eq!(
-            next_cursor(&json!({"items": [], "next_cursor": null})),
-            None
-        );
+        assert_eq!(next_cursor(&json!({"items": [], "next_cursor": null})), None);
         assert_eq!(items(&json!([1, 2])).len(), 2);
         assert_eq!(json_string(&json!({"a": 1})), "{\n  \"a\": 1\n}\n");
     }

@@ -12,9 +12,7 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let config = Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
     let listen = config.listen.clone();
     let tls = config.tls_cert.clone().zip(config.tls_key.clone());
-    let (keyward, report) = Keyward::start(Options::new(config))
-        .await
-        .context("cannot start")?;
+    let (keyward, report) = Keyward::start(Options::new(config)).await.context("cannot start")?;
     for warning in &report.warnings {
         tracing::warn!("{warning}");
     }
@@ -22,13 +20,10 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         println!("Created the superadmin {email} with the password {password}");
         println!("This password is shown only once: log in and change it, or set KEYWARD_BOOTSTRAP_PASSWORD.");
     } else if let Some(email) = &report.bootstrap_email {
-        println!(
-            "Created the superadmin {email} with the password from KEYWARD_BOOTSTRAP_PASSWORD"
-        );
+        println!("Created the superadmin {email} with the password from KEYWARD_BOOTSTRAP_PASSWORD");
     }
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to learn the port when `listen` ends in `:0`.
@@ -36,10 +31,7 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     tracing::info!(%addr, backend = keyward.ready().await.unwrap_or("unreachable"), "keyward listening");
     let background = keyward.spawn_background();
     let result = match tls {
-        Some((cert, key)) => {
-            keyward_server::serve_tls(keyward.clone(), listener, &cert, &key, shutdown_signal())
-                .await
-        }
+        Some((cert, key)) => keyward_server::serve_tls(keyward.clone(), listener, &cert, &key, shutdown_signal()).await,
         None => keyward_server::serve(keyward.clone(), listener, shutdown_signal()).await,
     };
     background.abort();
@@ -52,10 +44,7 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 async fn shutdown_signal() {

@@ -99,8 +99,8 @@ pub fn load(dir: &Path) -> Result<Option<Session>> {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let session = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a saved Keyward login", path.display()))?;
+    let session =
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a saved Keyward login", path.display()))?;
     Ok(Some(session))
 }
 
@@ -137,9 +137,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt as _;
         builder.mode(0o700);
     }
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))
+    builder.create(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
 #[cfg(test)]
@@ -199,15 +197,10 @@ mod tests {
     fn debug_hides_token_and_expiry_is_checked() {
         let s = sample();
         assert!(!format!("{s:?}").contains("sess_secret"));
-        let now = chrono::DateTime::parse_from_rfc3339("2029-12-31T00:00:00Z")
-            .unwrap()
-            .to_utc();
+        let now = chrono::DateTime::parse_from_rfc3339("2029-12-31T00:00:00Z").unwrap().to_utc();
         assert!(!s.is_expired(now));
         assert!(s.is_expired(now + chrono::Duration::days(2)));
-        let odd = Session {
-            expires_at: "soon".into(),
-            ..sample()
-        };
+        let odd = Session { expires_at: "soon".into(), ..sample() };
         assert!(!odd.is_expired(now));
     }
 }

@@ -7,10 +7,7 @@ use common::{assert_problem, Server, World};
 use serde_json::{json, Value};
 
 fn ids(items: &[Value]) -> Vec<String> {
-    items
-        .iter()
-        .map(|k| k["id"].as_str().unwrap().to_owned())
-        .collect()
+    items.iter().map(|k| k["id"].as_str().unwrap().to_owned()).collect()
 }
 
 /// Rule 1: a superadmin sees every key, may revoke and delete any, but cannot create, refresh
@@ -26,34 +23,24 @@ fn rule1_superadmin_sees_all_keys_but_cannot_issue() {
     let list = srv.get("/v1/keys?limit=1000", &w.root);
     list.expect(200);
     let seen = ids(&list.items());
-    assert!(
-        seen.contains(&id1.to_owned()) && seen.contains(&id2.to_owned()),
-        "{seen:?}"
-    );
+    assert!(seen.contains(&id1.to_owned()) && seen.contains(&id2.to_owned()), "{seen:?}");
     // Including the verifier key, which belongs to a different admin.
     let vid = w.verifier_key["id"].as_str().unwrap().to_owned();
-    assert!(
-        seen.contains(&vid),
-        "superadmin must see every admin's keys"
-    );
+    assert!(seen.contains(&vid), "superadmin must see every admin's keys");
     let got = srv.get(&format!("/v1/keys/{id1}"), &w.root);
     got.expect(200);
     assert_eq!(got.key()["owner"]["email"], json!(w.admin.email));
 
-    srv.post("/v1/keys", &w.root, &json!({"name": "mine"}))
-        .expect_problem(403, "forbidden");
-    srv.post(&format!("/v1/keys/{id1}/refresh"), &w.root, &json!({}))
-        .expect_problem(403, "forbidden");
-    srv.post(&format!("/v1/keys/{id1}/regenerate"), &w.root, &json!({}))
-        .expect_problem(403, "forbidden");
+    srv.post("/v1/keys", &w.root, &json!({"name": "mine"})).expect_problem(403, "forbidden");
+    srv.post(&format!("/v1/keys/{id1}/refresh"), &w.root, &json!({})).expect_problem(403, "forbidden");
+    srv.post(&format!("/v1/keys/{id1}/regenerate"), &w.root, &json!({})).expect_problem(403, "forbidden");
     // Nothing happened to the key: its secret was not replaced.
     assert_eq!(w.code(&s1, None), "valid");
 
     let r = srv.post(&format!("/v1/keys/{id1}/revoke"), &w.root, &json!({}));
     assert_eq!(r.expect(200)["key"]["status"], json!("revoked"));
     assert_eq!(srv.delete(&format!("/v1/keys/{id2}"), &w.root).status, 204);
-    srv.get(&format!("/v1/keys/{id2}"), &w.tok)
-        .expect_problem(404, "not_found");
+    srv.get(&format!("/v1/keys/{id2}"), &w.tok).expect_problem(404, "not_found");
     let own = srv.get(&format!("/v1/keys/{id1}"), &w.tok);
     own.expect(200);
     assert_eq!(own.key()["status"], json!("revoked"));
@@ -65,10 +52,7 @@ fn rule2_admin_sees_only_own_keys() {
     let w = World::new();
     let srv = &w.srv;
     let (admin_b, tok_b) = srv.admin_session(&w.root, &["events.*:write", "keyward.verify:read"]);
-    let (kb, secret_b) = srv.create_key(
-        &tok_b,
-        &json!({"name": "b-key", "grants": ["events.alerts:read"]}),
-    );
+    let (kb, secret_b) = srv.create_key(&tok_b, &json!({"name": "b-key", "grants": ["events.alerts:read"]}));
     let (ka, _) = w.key("a-key", json!({"grants": ["events.alerts:read"]}));
     let idb = kb["id"].as_str().unwrap();
 
@@ -82,18 +66,10 @@ fn rule2_admin_sees_only_own_keys() {
     unknown.expect_problem(404, "not_found");
     let paths = [
         ("GET", format!("/v1/keys/{idb}"), None),
-        (
-            "PATCH",
-            format!("/v1/keys/{idb}"),
-            Some(json!({"name": "stolen"})),
-        ),
+        ("PATCH", format!("/v1/keys/{idb}"), Some(json!({"name": "stolen"}))),
         ("POST", format!("/v1/keys/{idb}/revoke"), Some(json!({}))),
         ("POST", format!("/v1/keys/{idb}/refresh"), Some(json!({}))),
-        (
-            "POST",
-            format!("/v1/keys/{idb}/regenerate"),
-            Some(json!({})),
-        ),
+        ("POST", format!("/v1/keys/{idb}/regenerate"), Some(json!({}))),
         ("DELETE", format!("/v1/keys/{idb}"), None),
     ];
     for (method, path, body) in &paths {
@@ -110,11 +86,7 @@ fn rule2_admin_sees_only_own_keys() {
     assert_eq!(w.code(&secret_b, Some("events.alerts:read")), "valid");
     // An admin cannot filter their way into another admin's keys.
     let by_owner = srv.get(&format!("/v1/keys?owner={}", admin_b.id), &w.tok);
-    assert!(
-        (by_owner.status == 200 && by_owner.items().is_empty()) || by_owner.status >= 400,
-        "{}",
-        by_owner.text
-    );
+    assert!((by_owner.status == 200 && by_owner.items().is_empty()) || by_owner.status >= 400, "{}", by_owner.text);
 }
 
 /// Rule 3: without `can_manage_keys` an admin can log in but gets 403 on keys.
@@ -127,12 +99,8 @@ fn rule3_admin_without_keys_permission_gets_403() {
     let tok = srv.login(&admin.email, &admin.password);
     let me = srv.get("/v1/auth/me", &tok);
     assert_eq!(me.expect(200)["email"], json!(admin.email));
-    srv.post(
-        "/v1/keys",
-        &tok,
-        &json!({"name": "x", "grants": ["events.alerts:read"]}),
-    )
-    .expect_problem(403, "forbidden");
+    srv.post("/v1/keys", &tok, &json!({"name": "x", "grants": ["events.alerts:read"]}))
+        .expect_problem(403, "forbidden");
     // Nothing was created.
     let stats = srv.get("/v1/keys/stats", &root);
     assert_eq!(stats.expect(200)["total"], json!(0));
@@ -151,8 +119,7 @@ fn rule4_no_escalation_at_creation() {
         json!({"name": "z", "grants": ["*:read"]}),
         json!({"name": "k", "grants": ["keyward.keys:write"]}),
     ] {
-        srv.post("/v1/keys", &tok, &body)
-            .expect_problem(422, "validation_failed");
+        srv.post("/v1/keys", &tok, &body).expect_problem(422, "validation_failed");
     }
     assert_eq!(srv.get("/v1/keys/stats", &tok).json["total"], json!(0));
     // Within the ceiling is fine, also with targets narrower than the owner's.
@@ -176,24 +143,13 @@ fn rule4_owner_permission_change_applies_at_once() {
         &json!({"permissions": ["events.*:read", "accounts.*:read"]}),
     );
     assert_eq!(r.expect(200)["permissions"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        w.code(&secret, Some("events.alerts:write")),
-        "insufficient_permission"
-    );
+    assert_eq!(w.code(&secret, Some("events.alerts:write")), "insufficient_permission");
     assert_eq!(w.code(&secret, Some("events.alerts:read")), "valid");
     // The answer lists the effective (intersected) grants: no write left.
-    let v = srv.verify(
-        &w.verifier,
-        &json!({"key": secret, "client_ip": "127.0.0.1"}),
-    );
+    let v = srv.verify(&w.verifier, &json!({"key": secret, "client_ip": "127.0.0.1"}));
     assert!(!v["grants"].to_string().contains("write"), "{v}");
     // Giving it back restores the key's own grant.
-    srv.patch(
-        &format!("/v1/admins/{}", w.admin.id),
-        &w.root,
-        &json!({"permissions": ["events.*:write"]}),
-    )
-    .expect(200);
+    srv.patch(&format!("/v1/admins/{}", w.admin.id), &w.root, &json!({"permissions": ["events.*:write"]})).expect(200);
     assert_eq!(w.code(&secret, Some("events.alerts:write")), "valid");
 }
 
@@ -206,27 +162,16 @@ fn rule4_inherit_follows_owner_and_excludes_grants() {
         json!({"name": "i1", "inherit": true, "grants": ["events.alerts:read"]}),
         json!({"name": "i2", "inherit": true, "roles": [{"role": "global_viewer"}]}),
     ] {
-        srv.post("/v1/keys", &w.tok, &body)
-            .expect_problem(422, "validation_failed");
+        srv.post("/v1/keys", &w.tok, &body).expect_problem(422, "validation_failed");
     }
     let (key, secret) = w.key("inh", json!({"inherit": true}));
     assert_eq!(key["inherit"], json!(true));
     assert_eq!(w.code(&secret, Some("events.events:write")), "valid");
-    assert_eq!(
-        w.code(&secret, Some("blacklist.entries:read")),
-        "insufficient_permission"
-    );
-    srv.patch(
-        &format!("/v1/admins/{}", w.admin.id),
-        &w.root,
-        &json!({"permissions": ["blacklist.entries:write"]}),
-    )
-    .expect(200);
+    assert_eq!(w.code(&secret, Some("blacklist.entries:read")), "insufficient_permission");
+    srv.patch(&format!("/v1/admins/{}", w.admin.id), &w.root, &json!({"permissions": ["blacklist.entries:write"]}))
+        .expect(200);
     assert_eq!(w.code(&secret, Some("blacklist.entries:write")), "valid");
-    assert_eq!(
-        w.code(&secret, Some("events.events:read")),
-        "insufficient_permission"
-    );
+    assert_eq!(w.code(&secret, Some("events.events:read")), "insufficient_permission");
 }
 
 /// Rule 5: deleting an admin revokes all their keys, each with an audit `key.revoked` the
@@ -240,22 +185,15 @@ fn rule5_deleting_admin_revokes_keys_with_audit() {
     assert_eq!(w.code(&s1, None), "valid");
     let r = srv.delete(&format!("/v1/admins/{}", w.admin.id), &w.root);
     assert!(matches!(r.status, 200 | 204), "{} {}", r.status, r.text);
-    srv.get(&format!("/v1/admins/{}", w.admin.id), &w.root)
-        .expect_problem(404, "not_found");
+    srv.get(&format!("/v1/admins/{}", w.admin.id), &w.root).expect_problem(404, "not_found");
     for (key, secret) in [(&k1, &s1), (&k2, &s2)] {
         let id = key["id"].as_str().unwrap();
-        let v = srv.verify(
-            &w.verifier,
-            &json!({"key": secret, "client_ip": "127.0.0.1"}),
-        );
+        let v = srv.verify(&w.verifier, &json!({"key": secret, "client_ip": "127.0.0.1"}));
         assert_eq!(v["valid"], json!(false), "{v}");
         assert_eq!(v["code"], json!("revoked"), "{v}");
         let logs = srv.logs(&w.root, &format!("kind=audit&key_id={id}"));
         let actions = Server::actions(&logs);
-        assert!(
-            actions.iter().any(|a| a == "key.revoked"),
-            "no key.revoked for {id}: {actions:?}"
-        );
+        assert!(actions.iter().any(|a| a == "key.revoked"), "no key.revoked for {id}: {actions:?}");
         assert!(actions.iter().any(|a| a == "key.created"), "{actions:?}");
         assert!(logs.iter().all(|r| r["kind"] == json!("audit")));
         assert!(logs.iter().all(|r| r["key_id"] == json!(id)));
@@ -277,21 +215,8 @@ fn admins_endpoints_shape_and_access() {
     let srv = Server::start();
     let root = srv.root();
     let (admin, tok) = srv.admin_session(&root, &["events.*:read"]);
-    for field in [
-        "id",
-        "email",
-        "name",
-        "role",
-        "can_manage_keys",
-        "permissions",
-        "disabled",
-        "created_at",
-    ] {
-        assert!(
-            admin.json.get(field).is_some(),
-            "admin lacks {field}: {}",
-            admin.json
-        );
+    for field in ["id", "email", "name", "role", "can_manage_keys", "permissions", "disabled", "created_at"] {
+        assert!(admin.json.get(field).is_some(), "admin lacks {field}: {}", admin.json);
     }
     assert_eq!(admin.json["role"], json!("admin"));
     assert_eq!(admin.json["disabled"], json!(false));
@@ -307,12 +232,8 @@ fn admins_endpoints_shape_and_access() {
                 "role": "admin", "can_manage_keys": true, "permissions": []}),
     )
     .expect_problem(403, "forbidden");
-    srv.patch(
-        &format!("/v1/admins/{}", admin.id),
-        &tok,
-        &json!({"permissions": ["*:write"]}),
-    )
-    .expect_problem(403, "forbidden");
+    srv.patch(&format!("/v1/admins/{}", admin.id), &tok, &json!({"permissions": ["*:write"]}))
+        .expect_problem(403, "forbidden");
 
     let list = srv.get("/v1/admins", &root);
     let body = list.expect(200);
@@ -350,29 +271,17 @@ fn disabled_admin_cannot_log_in_and_keys_stop() {
     let r = srv.patch(&path, &w.root, &json!({"disabled": true}));
     assert_eq!(r.expect(200)["disabled"], json!(true));
 
-    let v = srv.verify(
-        &w.verifier,
-        &json!({"key": secret, "client_ip": "127.0.0.1"}),
-    );
+    let v = srv.verify(&w.verifier, &json!({"key": secret, "client_ip": "127.0.0.1"}));
     assert_eq!(v["valid"], json!(false));
     assert_eq!(v["code"], json!("owner_disabled"));
     assert_eq!(v["key_id"], json!(secret.split('_').nth(1).unwrap()));
-    assert_eq!(
-        srv.get("/v1/auth/me", &w.tok).status,
-        401,
-        "session must end"
-    );
-    let login = srv.req(
-        "POST",
-        "/v1/auth/login",
-        None,
-        Some(&json!({"email": w.admin.email, "password": w.admin.password})),
-    );
+    assert_eq!(srv.get("/v1/auth/me", &w.tok).status, 401, "session must end");
+    let login =
+        srv.req("POST", "/v1/auth/login", None, Some(&json!({"email": w.admin.email, "password": w.admin.password})));
     assert!(matches!(login.status, 401 | 403), "{}", login.text);
     assert!(login.json.get("session_token").is_none());
 
-    srv.patch(&path, &w.root, &json!({"disabled": false}))
-        .expect(200);
+    srv.patch(&path, &w.root, &json!({"disabled": false})).expect(200);
     assert_eq!(w.code(&secret, Some("events.alerts:read")), "valid");
     srv.login(&w.admin.email, &w.admin.password);
 }

@@ -55,8 +55,7 @@ fn run(w: &World, case: &Case) -> Resp {
     if let Some(ct) = case.content_type {
         headers.push(("content-type", ct));
     }
-    w.srv
-        .raw(case.method, &case.path, &headers, case.body.clone())
+    w.srv.raw(case.method, &case.path, &headers, case.body.clone())
 }
 
 #[test]
@@ -71,73 +70,28 @@ fn bad_input_table_changes_nothing() {
     huge.extend(br#""}"#);
 
     let mut cases = vec![
-        json_case(
-            "name of 256 characters",
-            "POST",
-            "/v1/keys",
-            json!({"name": "x".repeat(256)}),
-        ),
+        json_case("name of 256 characters", "POST", "/v1/keys", json!({"name": "x".repeat(256)})),
         json_case("empty name", "POST", "/v1/keys", json!({"name": ""})),
-        json_case(
-            "missing name",
-            "POST",
-            "/v1/keys",
-            json!({"description": "no name"}),
-        ),
+        json_case("missing name", "POST", "/v1/keys", json!({"description": "no name"})),
         json_case(
             "description of 1025 characters",
             "POST",
             "/v1/keys",
             json!({"name": "d", "description": "d".repeat(1025)}),
         ),
-        json_case(
-            "11 networks",
-            "POST",
-            "/v1/keys",
-            json!({"name": "n", "networks": networks}),
-        ),
-        json_case(
-            "not an address",
-            "POST",
-            "/v1/keys",
-            json!({"name": "n", "networks": ["not-an-ip"]}),
-        ),
-        json_case(
-            "unknown scope",
-            "POST",
-            "/v1/keys",
-            json!({"name": "s", "grants": ["nosuch.thing:read"]}),
-        ),
-        json_case(
-            "unknown resource",
-            "POST",
-            "/v1/keys",
-            json!({"name": "s", "grants": ["events.nothing:read"]}),
-        ),
-        json_case(
-            "bad access level",
-            "POST",
-            "/v1/keys",
-            json!({"name": "s", "grants": ["events.alerts:admin"]}),
-        ),
-        json_case(
-            "unknown role",
-            "POST",
-            "/v1/keys",
-            json!({"name": "s", "roles": [{"role": "nosuch"}]}),
-        ),
+        json_case("11 networks", "POST", "/v1/keys", json!({"name": "n", "networks": networks})),
+        json_case("not an address", "POST", "/v1/keys", json!({"name": "n", "networks": ["not-an-ip"]})),
+        json_case("unknown scope", "POST", "/v1/keys", json!({"name": "s", "grants": ["nosuch.thing:read"]})),
+        json_case("unknown resource", "POST", "/v1/keys", json!({"name": "s", "grants": ["events.nothing:read"]})),
+        json_case("bad access level", "POST", "/v1/keys", json!({"name": "s", "grants": ["events.alerts:admin"]})),
+        json_case("unknown role", "POST", "/v1/keys", json!({"name": "s", "roles": [{"role": "nosuch"}]})),
         json_case(
             "escalation beyond the owner",
             "POST",
             "/v1/keys",
             json!({"name": "e", "grants": ["accounts.config:write"]}),
         ),
-        json_case(
-            "unknown field",
-            "POST",
-            "/v1/keys",
-            json!({"name": "u", "colour": "red"}),
-        ),
+        json_case("unknown field", "POST", "/v1/keys", json!({"name": "u", "colour": "red"})),
         json_case(
             "expires_at and lifetime_days",
             "POST",
@@ -150,30 +104,10 @@ fn bad_input_table_changes_nothing() {
             "/v1/keys",
             json!({"name": "t", "lifetime_days": 3, "never_expires": true}),
         ),
-        json_case(
-            "expires_at in the past",
-            "POST",
-            "/v1/keys",
-            json!({"name": "t", "expires_at": rfc3339_in(-3600)}),
-        ),
-        json_case(
-            "expires_at not a time",
-            "POST",
-            "/v1/keys",
-            json!({"name": "t", "expires_at": "tomorrow"}),
-        ),
-        json_case(
-            "lifetime_days 0",
-            "POST",
-            "/v1/keys",
-            json!({"name": "t", "lifetime_days": 0}),
-        ),
-        json_case(
-            "lifetime_days negative",
-            "POST",
-            "/v1/keys",
-            json!({"name": "t", "lifetime_days": -1}),
-        ),
+        json_case("expires_at in the past", "POST", "/v1/keys", json!({"name": "t", "expires_at": rfc3339_in(-3600)})),
+        json_case("expires_at not a time", "POST", "/v1/keys", json!({"name": "t", "expires_at": "tomorrow"})),
+        json_case("lifetime_days 0", "POST", "/v1/keys", json!({"name": "t", "lifetime_days": 0})),
+        json_case("lifetime_days negative", "POST", "/v1/keys", json!({"name": "t", "lifetime_days": -1})),
         json_case(
             "role requiring targets without targets",
             "POST",
@@ -186,48 +120,13 @@ fn bad_input_table_changes_nothing() {
             "/v1/keys",
             json!({"name": "i", "inherit": true, "grants": ["events.alerts:read"]}),
         ),
-        json_case(
-            "wrong JSON type for name",
-            "POST",
-            "/v1/keys",
-            json!({"name": 42}),
-        ),
-        json_case(
-            "format unknown",
-            "POST",
-            "/v1/keys",
-            json!({"name": "f", "format": "pgp"}),
-        ),
-        json_case(
-            "PATCH name of 256 characters",
-            "PATCH",
-            &key_path,
-            json!({"name": "y".repeat(256)}),
-        ),
-        json_case(
-            "PATCH unknown field",
-            "PATCH",
-            &key_path,
-            json!({"nmae": "typo"}),
-        ),
-        json_case(
-            "PATCH two expiry forms",
-            "PATCH",
-            &key_path,
-            json!({"lifetime_days": 3, "never_expires": true}),
-        ),
-        json_case(
-            "PATCH expires_at in the past",
-            "PATCH",
-            &key_path,
-            json!({"expires_at": rfc3339_in(-60)}),
-        ),
-        json_case(
-            "PATCH escalation",
-            "PATCH",
-            &key_path,
-            json!({"grants": ["blacklist.entries:read"]}),
-        ),
+        json_case("wrong JSON type for name", "POST", "/v1/keys", json!({"name": 42})),
+        json_case("format unknown", "POST", "/v1/keys", json!({"name": "f", "format": "pgp"})),
+        json_case("PATCH name of 256 characters", "PATCH", &key_path, json!({"name": "y".repeat(256)})),
+        json_case("PATCH unknown field", "PATCH", &key_path, json!({"nmae": "typo"})),
+        json_case("PATCH two expiry forms", "PATCH", &key_path, json!({"lifetime_days": 3, "never_expires": true})),
+        json_case("PATCH expires_at in the past", "PATCH", &key_path, json!({"expires_at": rfc3339_in(-60)})),
+        json_case("PATCH escalation", "PATCH", &key_path, json!({"grants": ["blacklist.entries:read"]})),
         json_case(
             "PATCH 11 networks",
             "PATCH",
@@ -240,19 +139,9 @@ fn bad_input_table_changes_nothing() {
             &format!("{key_path}/refresh"),
             json!({"grace_period_seconds": 604_801}),
         ),
-        json_case(
-            "refresh unknown field",
-            "POST",
-            &format!("{key_path}/refresh"),
-            json!({"grace": 5}),
-        ),
+        json_case("refresh unknown field", "POST", &format!("{key_path}/refresh"), json!({"grace": 5})),
     ];
-    let mut cidr = json_case(
-        "bad CIDR",
-        "POST",
-        "/v1/keys",
-        json!({"name": "c", "networks": ["10.1.2.3/8"]}),
-    );
+    let mut cidr = json_case("bad CIDR", "POST", "/v1/keys", json!({"name": "c", "networks": ["10.1.2.3/8"]}));
     cidr.detail_contains = Some("10.0.0.0/8");
     cases.push(cidr);
     cases.push(Case {
@@ -309,10 +198,7 @@ fn bad_input_table_changes_nothing() {
         ("invalid cursor", "/v1/keys?cursor=%%%garbage"),
         ("made-up cursor", "/v1/keys?cursor=eyJpZCI6IngifQ"),
         ("limit not a number", "/v1/keys?limit=abc"),
-        (
-            "invalid cursor on logs",
-            "/v1/logs?cursor=zzzz-not-a-cursor",
-        ),
+        ("invalid cursor on logs", "/v1/logs?cursor=zzzz-not-a-cursor"),
     ] {
         cases.push(Case {
             what,
@@ -330,23 +216,13 @@ fn bad_input_table_changes_nothing() {
     let key_before = w.srv.get(&key_path, &w.tok).json;
     for case in &cases {
         let r = run(&w, case);
-        assert!(
-            r.status < 500,
-            "{}: a 5xx for bad input: {} {}",
-            case.what,
-            r.status,
-            r.text
-        );
+        assert!(r.status < 500, "{}: a 5xx for bad input: {} {}", case.what, r.status, r.text);
         assert_eq!(r.status, case.status, "{}: {}", case.what, r.text);
         assert_problem(&r, case.status, case.code);
         let detail = r.json["detail"].as_str().unwrap();
         assert!(!detail.trim().is_empty(), "{}: empty detail", case.what);
         if let Some(needle) = case.detail_contains {
-            assert!(
-                detail.contains(needle),
-                "{}: detail {detail:?} does not mention {needle}",
-                case.what
-            );
+            assert!(detail.contains(needle), "{}: detail {detail:?} does not mention {needle}", case.what);
         }
         let after = snapshot(&w);
         assert_eq!(after, before, "{}: the store changed", case.what);
@@ -360,20 +236,11 @@ fn unauthorized_is_401_problem() {
     let srv = Server::start();
     for (what, token) in [
         ("no credential", None),
-        (
-            "unknown session",
-            Some("session.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-        ),
+        ("unknown session", Some("session.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")),
         ("garbage bearer", Some("not a token")),
         ("malformed api key", Some("kw_abc_def")),
     ] {
-        for path in [
-            "/v1/keys",
-            "/v1/keys/stats",
-            "/v1/admins",
-            "/v1/auth/me",
-            "/v1/logs",
-        ] {
+        for path in ["/v1/keys", "/v1/keys/stats", "/v1/admins", "/v1/auth/me", "/v1/logs"] {
             let r = srv.req("GET", path, token, None);
             assert_eq!(r.status, 401, "{what} on {path}: {}", r.text);
             assert_problem(&r, 401, "unauthorized");
@@ -384,8 +251,7 @@ fn unauthorized_is_401_problem() {
     srv.get("/v1/auth/me", &root).expect(200);
     let r = srv.req("POST", "/v1/auth/logout", Some(&root), Some(&json!({})));
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
-    srv.get("/v1/auth/me", &root)
-        .expect_problem(401, "unauthorized");
+    srv.get("/v1/auth/me", &root).expect_problem(401, "unauthorized");
     // Wrong password.
     let r = srv.req(
         "POST",
@@ -405,40 +271,22 @@ fn method_not_allowed_names_allowed_methods() {
     for (method, path, must_allow) in [
         ("PUT", "/v1/keys".to_owned(), vec!["GET", "POST"]),
         ("DELETE", "/v1/keys".to_owned(), vec!["GET", "POST"]),
-        (
-            "PUT",
-            format!("/v1/keys/{kid}"),
-            vec!["GET", "PATCH", "DELETE"],
-        ),
+        ("PUT", format!("/v1/keys/{kid}"), vec!["GET", "PATCH", "DELETE"]),
         ("GET", format!("/v1/keys/{kid}/revoke"), vec!["POST"]),
         ("GET", "/v1/verify".to_owned(), vec!["POST"]),
         ("POST", "/v1/forward-auth".to_owned(), vec!["GET"]),
     ] {
         let r = w.srv.req(method, &path, Some(&w.tok), None);
         assert_problem(&r, 405, "method_not_allowed");
-        let allow = r
-            .header("allow")
-            .unwrap_or_else(|| panic!("405 without Allow on {path}"));
-        let allowed: Vec<String> = allow
-            .split(',')
-            .map(|m| m.trim().to_ascii_uppercase())
-            .collect();
+        let allow = r.header("allow").unwrap_or_else(|| panic!("405 without Allow on {path}"));
+        let allowed: Vec<String> = allow.split(',').map(|m| m.trim().to_ascii_uppercase()).collect();
         for m in must_allow {
-            assert!(
-                allowed.contains(&m.to_owned()),
-                "{method} {path}: Allow {allow:?} lacks {m}"
-            );
+            assert!(allowed.contains(&m.to_owned()), "{method} {path}: Allow {allow:?} lacks {m}");
         }
-        assert!(
-            !allowed.contains(&method.to_owned()),
-            "Allow lists the refused method"
-        );
+        assert!(!allowed.contains(&method.to_owned()), "Allow lists the refused method");
     }
     // Nothing happened to the key.
-    assert_eq!(
-        w.srv.get(&format!("/v1/keys/{kid}"), &w.tok).key()["status"],
-        json!("active")
-    );
+    assert_eq!(w.srv.get(&format!("/v1/keys/{kid}"), &w.tok).key()["status"], json!("active"));
 }
 
 #[test]
@@ -447,12 +295,7 @@ fn repeated_failed_logins_are_rate_limited() {
     let root = srv.root();
     let admin = srv.create_admin(&root, &["events.*:read"], true);
     let attempt = |password: &str| {
-        srv.req(
-            "POST",
-            "/v1/auth/login",
-            None,
-            Some(&json!({"email": admin.email, "password": password})),
-        )
+        srv.req("POST", "/v1/auth/login", None, Some(&json!({"email": admin.email, "password": password})))
     };
     for i in 0..5 {
         let r = attempt("wrong-password");
@@ -475,25 +318,15 @@ fn repeated_failed_logins_are_rate_limited() {
     srv.root();
     // Failed logins are audited.
     let failed = srv.logs(&root, "kind=audit&action=auth.login_failed");
-    assert!(
-        failed.len() >= 5,
-        "{} auth.login_failed records",
-        failed.len()
-    );
-    assert!(!serde_json::to_string(&failed)
-        .unwrap()
-        .contains("wrong-password"));
+    assert!(failed.len() >= 5, "{} auth.login_failed records", failed.len());
+    assert!(!serde_json::to_string(&failed).unwrap().contains("wrong-password"));
 }
 
 #[test]
 fn not_found_and_conflict_are_problems() {
     let w = World::new();
-    w.srv
-        .get("/v1/keys/AAAAAAAAAAAAAAAA", &w.tok)
-        .expect_problem(404, "not_found");
-    w.srv
-        .get("/v1/admins/nosuchadmin", &w.root)
-        .expect_problem(404, "not_found");
+    w.srv.get("/v1/keys/AAAAAAAAAAAAAAAA", &w.tok).expect_problem(404, "not_found");
+    w.srv.get("/v1/admins/nosuchadmin", &w.root).expect_problem(404, "not_found");
     w.key("c", json!({}));
     let r = w.srv.post("/v1/keys", &w.tok, &json!({"name": "c"}));
     assert_problem(&r, 409, "conflict");

@@ -44,24 +44,16 @@ impl Cli<'_> {
         if let Some(s) = self.server {
             cmd.env("KEYWARD_SERVER", s);
         }
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         if let Some(input) = stdin {
             let mut pipe = child.stdin.take().unwrap();
             pipe.write_all(input.as_bytes()).unwrap();
             drop(pipe);
         }
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = child.wait_with_output().unwrap();
+        let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
         Run {
             ok: status.success(),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -75,62 +67,34 @@ fn login_and_key_lifecycle_through_the_cli() {
     let w = World::new();
     let home = tempfile::tempdir().unwrap();
     let cfg = home.path().join("cfg");
-    let cli = Cli {
-        server: Some(&w.srv.base),
-        config_dir: &cfg,
-    };
+    let cli = Cli { server: Some(&w.srv.base), config_dir: &cfg };
 
-    let r = cli.run(
-        &["login", "--email", &w.admin.email, "--password-stdin"],
-        Some(&format!("{}\n", w.admin.password)),
-    );
+    let r =
+        cli.run(&["login", "--email", &w.admin.email, "--password-stdin"], Some(&format!("{}\n", w.admin.password)));
     assert!(r.ok, "login failed: {}", r.stderr);
     let session_file = cfg.join("session.json");
     let meta = std::fs::metadata(&session_file).expect("no session file after login");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(
-            meta.permissions().mode() & 0o777,
-            0o600,
-            "session file mode"
-        );
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "session file mode");
     }
     let _ = meta;
-    assert!(
-        !r.stdout.contains("session."),
-        "login printed the session token"
-    );
+    assert!(!r.stdout.contains("session."), "login printed the session token");
 
     // create --json → a secret that verifies over HTTP.
     let created = cli
         .run(
-            &[
-                "keys",
-                "create",
-                "--name",
-                "x",
-                "--grant",
-                "events.alerts:read",
-                "--lifetime-days",
-                "30",
-                "--json",
-            ],
+            &["keys", "create", "--name", "x", "--grant", "events.alerts:read", "--lifetime-days", "30", "--json"],
             None,
         )
         .json();
-    let secret = created["secret"]
-        .as_str()
-        .expect("no secret in --json output")
-        .to_owned();
+    let secret = created["secret"].as_str().expect("no secret in --json output").to_owned();
     let id = created["key"]["id"].as_str().unwrap().to_owned();
     assert_eq!(created["key"]["lifetime_days"], json!(30));
     assert_eq!(created["key"]["owner"]["email"], json!(w.admin.email));
     assert_eq!(w.code(&secret, Some("events.alerts:read")), "valid");
-    assert_eq!(
-        w.code(&secret, Some("events.alerts:write")),
-        "insufficient_permission"
-    );
+    assert_eq!(w.code(&secret, Some("events.alerts:write")), "insufficient_permission");
 
     // list and show.
     let list = cli.run(&["keys", "list", "--json"], None).json();
@@ -162,9 +126,7 @@ fn login_and_key_lifecycle_through_the_cli() {
     // delete, then show is an error with a clear message and a non-zero exit.
     let deleted = cli.run(&["keys", "delete", &id], None);
     assert!(deleted.ok, "{}", deleted.stderr);
-    w.srv
-        .get(&format!("/v1/keys/{id}"), &w.tok)
-        .expect_problem(404, "not_found");
+    w.srv.get(&format!("/v1/keys/{id}"), &w.tok).expect_problem(404, "not_found");
     let missing = cli.run(&["keys", "show", &id], None);
     assert!(!missing.ok, "show of a deleted key exited 0");
     assert!(
@@ -182,44 +144,25 @@ fn login_and_key_lifecycle_through_the_cli() {
 fn cli_errors_are_clear() {
     let w = World::new();
     let home = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        server: Some(&w.srv.base),
-        config_dir: home.path(),
-    };
+    let cli = Cli { server: Some(&w.srv.base), config_dir: home.path() };
     // Not logged in.
     let r = cli.run(&["keys", "list"], None);
     assert!(!r.ok);
     assert!(r.stderr.starts_with("error:"), "{}", r.stderr);
     // Wrong password.
-    let r = cli.run(
-        &["login", "--email", &w.admin.email, "--password-stdin"],
-        Some("definitely-wrong\n"),
-    );
+    let r = cli.run(&["login", "--email", &w.admin.email, "--password-stdin"], Some("definitely-wrong\n"));
     assert!(!r.ok, "login with a wrong password exited 0");
     assert!(r.stderr.starts_with("error:"), "{}", r.stderr);
     assert!(!home.path().join("session.json").exists());
     // Server-side validation error is reported, nothing created.
-    let r = cli.run(
-        &["login", "--email", &w.admin.email, "--password-stdin"],
-        Some(&w.admin.password),
-    );
+    let r = cli.run(&["login", "--email", &w.admin.email, "--password-stdin"], Some(&w.admin.password));
     assert!(r.ok, "{}", r.stderr);
-    let r = cli.run(
-        &["keys", "create", "--name", "bad", "--network", "10.1.2.3/8"],
-        None,
-    );
+    let r = cli.run(&["keys", "create", "--name", "bad", "--network", "10.1.2.3/8"], None);
     assert!(!r.ok);
-    assert!(
-        r.stderr.starts_with("error:") && r.stderr.contains("10.0.0.0/8"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.starts_with("error:") && r.stderr.contains("10.0.0.0/8"), "{}", r.stderr);
     assert_eq!(w.srv.get("/v1/keys/stats", &w.tok).json["total"], json!(0));
     // Unreachable server.
-    let closed = Cli {
-        server: Some("http://127.0.0.1:9"),
-        config_dir: home.path(),
-    };
+    let closed = Cli { server: Some("http://127.0.0.1:9"), config_dir: home.path() };
     let r = closed.run(&["keys", "list"], None);
     assert!(!r.ok && r.stderr.starts_with("error:"), "{}", r.stderr);
 }
@@ -238,10 +181,7 @@ fn admins_create_directly_in_the_database() {
     std::fs::write(&config, toml).unwrap();
     let email = rand_email("local");
     let password = format!("Local-{}", common::rand_str(12));
-    let cli = Cli {
-        server: None,
-        config_dir: &dir.join("cli"),
-    };
+    let cli = Cli { server: None, config_dir: &dir.join("cli") };
     let r = cli.run(
         &[
             "admins",
@@ -265,10 +205,7 @@ fn admins_create_directly_in_the_database() {
     assert_eq!(admin["email"], json!(email));
     assert_eq!(admin["can_manage_keys"], json!(true));
     if database.backend() == Backend::Sqlite {
-        assert!(
-            dir.join("keyward.db").exists(),
-            "no database file was created"
-        );
+        assert!(dir.join("keyward.db").exists(), "no database file was created");
     }
     assert!(!r.stdout.contains(&password) && !r.stderr.contains(&password));
 
@@ -287,11 +224,7 @@ fn admins_create_directly_in_the_database() {
         ],
         Some(&format!("{password}\n")),
     );
-    assert!(
-        !again.ok && again.stderr.starts_with("error:"),
-        "{}",
-        again.stderr
-    );
+    assert!(!again.ok && again.stderr.starts_with("error:"), "{}", again.stderr);
 
     // A server on that database: the admin logs in over HTTP and can issue keys.
     let srv = Server::start_with(ServerOptions {
@@ -302,16 +235,9 @@ fn admins_create_directly_in_the_database() {
     let tok = srv.login(&email, &password);
     let me = srv.get("/v1/auth/me", &tok);
     assert_eq!(me.expect(200)["id"], admin["id"]);
-    let (key, _) = srv.create_key(
-        &tok,
-        &json!({"name": "from-local-admin", "grants": ["events.alerts:read"]}),
-    );
+    let (key, _) = srv.create_key(&tok, &json!({"name": "from-local-admin", "grants": ["events.alerts:read"]}));
     assert_eq!(key["owner"]["email"], json!(email));
-    srv.post(
-        "/v1/keys",
-        &tok,
-        &json!({"name": "too-much", "grants": ["events.events:read"]}),
-    )
-    .expect_problem(422, "validation_failed");
+    srv.post("/v1/keys", &tok, &json!({"name": "too-much", "grants": ["events.events:read"]}))
+        .expect_problem(422, "validation_failed");
     drop(srv);
 }

@@ -46,22 +46,14 @@ fn create_returns_every_field_and_a_well_formed_secret() {
     }
     assert_eq!(key["name"], json!("shape"));
     assert_eq!(key["description"], json!("for CI"));
-    assert_eq!(
-        key["owner"],
-        json!({"id": w.admin.id, "email": w.admin.email})
-    );
+    assert_eq!(key["owner"], json!({"id": w.admin.id, "email": w.admin.email}));
     assert_eq!(key["status"], json!("active"));
     assert_eq!(key["lifetime_days"], json!(30));
     assert_eq!(key["remaining_days"], json!(30));
     assert_eq!(key["inherit"], json!(false));
     assert_eq!(key["format"], json!("opaque"));
     assert_eq!(key["last_used_at"], Value::Null);
-    let mut nets: Vec<&str> = key["networks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let mut nets: Vec<&str> = key["networks"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
     nets.sort_unstable();
     assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::1/128"]);
     let expires = parse_time(&key["expires_at"]);
@@ -73,14 +65,8 @@ fn create_returns_every_field_and_a_well_formed_secret() {
     let (prefix, sid, random) = split_secret(&secret);
     assert_eq!(prefix, "kw");
     assert_eq!(sid, id(&key));
-    assert!(
-        random.len() >= 32,
-        "secret part too short: {}",
-        random.len()
-    );
-    assert!(secret
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    assert!(random.len() >= 32, "secret part too short: {}", random.len());
+    assert!(secret.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
     assert_eq!(secret, common::forge_secret(&prefix, &sid, &random));
 }
 
@@ -96,10 +82,7 @@ fn default_and_never_and_rounded_lifetimes() {
     assert_eq!(never["remaining_days"], Value::Null);
     assert_eq!(w.code(&s, None), "valid");
     // An expires_at 10 days less one hour ahead: lifetime rounds up to 10.
-    let (at, _) = w.key(
-        "at",
-        json!({"expires_at": common::rfc3339_in(10 * 86_400 - 3_600)}),
-    );
+    let (at, _) = w.key("at", json!({"expires_at": common::rfc3339_in(10 * 86_400 - 3_600)}));
     assert_eq!(at["lifetime_days"], json!(10));
     assert_eq!(at["remaining_days"], json!(10));
 }
@@ -109,8 +92,7 @@ fn names_are_unique_per_owner_among_undeleted_keys() {
     let w = World::new();
     let srv = &w.srv;
     let (key, _) = w.key("dup", json!({}));
-    srv.post("/v1/keys", &w.tok, &json!({"name": "dup"}))
-        .expect_problem(409, "conflict");
+    srv.post("/v1/keys", &w.tok, &json!({"name": "dup"})).expect_problem(409, "conflict");
     // Case-sensitive comparison.
     w.key("DUP", json!({}));
     // Another admin may use the same name (a clash never reveals another admin's keys).
@@ -118,17 +100,9 @@ fn names_are_unique_per_owner_among_undeleted_keys() {
     srv.create_key(&tok_b, &json!({"name": "dup"}));
     // Renaming onto a taken name is a conflict too.
     let (other, _) = w.key("other", json!({}));
-    srv.patch(
-        &format!("/v1/keys/{}", id(&other)),
-        &w.tok,
-        &json!({"name": "dup"}),
-    )
-    .expect_problem(409, "conflict");
+    srv.patch(&format!("/v1/keys/{}", id(&other)), &w.tok, &json!({"name": "dup"})).expect_problem(409, "conflict");
     // Once deleted, the name is free again.
-    assert_eq!(
-        srv.delete(&format!("/v1/keys/{}", id(&key)), &w.tok).status,
-        204
-    );
+    assert_eq!(srv.delete(&format!("/v1/keys/{}", id(&key)), &w.tok).status, 204);
     w.key("dup", json!({}));
 }
 
@@ -136,10 +110,7 @@ fn names_are_unique_per_owner_among_undeleted_keys() {
 fn patch_updates_fields_and_expiry_but_keeps_lifetime_days() {
     let w = World::new();
     let srv = &w.srv;
-    let (key, secret) = w.key(
-        "p",
-        json!({"lifetime_days": 30, "grants": ["events.alerts:write"]}),
-    );
+    let (key, secret) = w.key("p", json!({"lifetime_days": 30, "grants": ["events.alerts:write"]}));
     let path = format!("/v1/keys/{}", id(&key));
     let r = srv.patch(
         &path,
@@ -158,10 +129,8 @@ fn patch_updates_fields_and_expiry_but_keeps_lifetime_days() {
     let delta = (expires - chrono::Utc::now()).num_seconds() - 5 * 86_400;
     assert!(delta.abs() < 60, "PATCH lifetime_days counts from now");
     // Takes effect on verification at once.
-    let v = srv.verify(
-        &w.verifier,
-        &json!({"key": secret, "permission": "events.alerts:write", "client_ip": "198.51.100.4"}),
-    );
+    let v = srv
+        .verify(&w.verifier, &json!({"key": secret, "permission": "events.alerts:write", "client_ip": "198.51.100.4"}));
     assert_eq!(v["code"], json!("insufficient_permission"));
     let audit = srv.logs(&w.tok, &format!("kind=audit&key_id={}", id(&key)));
     assert!(Server::actions(&audit).contains(&"key.updated".to_owned()));
@@ -177,14 +146,10 @@ fn rename_forbidden_when_configured() {
     let w = World::on(Server::start_env(&[("KEYWARD_ALLOW_KEY_RENAME", "false")]));
     let (key, _) = w.key("fixed", json!({}));
     let path = format!("/v1/keys/{}", id(&key));
-    w.srv
-        .patch(&path, &w.tok, &json!({"name": "other"}))
-        .expect_problem(422, "validation_failed");
+    w.srv.patch(&path, &w.tok, &json!({"name": "other"})).expect_problem(422, "validation_failed");
     assert_eq!(w.srv.get(&path, &w.tok).key()["name"], json!("fixed"));
     // Other fields may still change.
-    w.srv
-        .patch(&path, &w.tok, &json!({"description": "ok"}))
-        .expect(200);
+    w.srv.patch(&path, &w.tok, &json!({"description": "ok"})).expect(200);
 }
 
 #[test]
@@ -220,10 +185,7 @@ fn refresh_with_grace_keeps_one_previous_secret() {
     assert_eq!(w.code(&s2, None), "not_found");
     assert_eq!(w.code(&s3, None), "valid");
     let audit = srv.logs(&w.tok, &format!("kind=audit&key_id={}", id(&key)));
-    let refreshed = Server::actions(&audit)
-        .iter()
-        .filter(|a| *a == "key.refreshed")
-        .count();
+    let refreshed = Server::actions(&audit).iter().filter(|a| *a == "key.refreshed").count();
     assert_eq!(refreshed, 3);
 }
 
@@ -232,17 +194,9 @@ fn refresh_grace_is_bounded() {
     let w = World::new();
     let (key, s0) = w.key("g", json!({}));
     w.srv
-        .post(
-            &format!("/v1/keys/{}/refresh", id(&key)),
-            &w.tok,
-            &json!({"grace_period_seconds": 7 * 86_400 + 1}),
-        )
+        .post(&format!("/v1/keys/{}/refresh", id(&key)), &w.tok, &json!({"grace_period_seconds": 7 * 86_400 + 1}))
         .expect_problem(422, "validation_failed");
-    assert_eq!(
-        w.code(&s0, None),
-        "valid",
-        "a refused refresh changes nothing"
-    );
+    assert_eq!(w.code(&s0, None), "valid", "a refused refresh changes nothing");
 }
 
 #[test]
@@ -251,11 +205,7 @@ fn revoke_ends_grace_and_blocks_refresh_and_regenerate() {
     let srv = &w.srv;
     let (key, s0) = w.key("rv", json!({"grants": ["events.alerts:read"]}));
     let kid = id(&key);
-    let r = srv.post(
-        &format!("/v1/keys/{kid}/refresh"),
-        &w.tok,
-        &json!({"grace_period_seconds": 600}),
-    );
+    let r = srv.post(&format!("/v1/keys/{kid}/refresh"), &w.tok, &json!({"grace_period_seconds": 600}));
     let s1 = r.expect(200)["secret"].as_str().unwrap().to_owned();
     assert_eq!(w.code(&s0, None), "valid");
 
@@ -270,10 +220,8 @@ fn revoke_ends_grace_and_blocks_refresh_and_regenerate() {
     let again = srv.post(&format!("/v1/keys/{kid}/revoke"), &w.tok, &json!({}));
     assert_eq!(again.expect(200)["key"]["status"], json!("revoked"));
 
-    srv.post(&format!("/v1/keys/{kid}/refresh"), &w.tok, &json!({}))
-        .expect_problem(409, "conflict");
-    srv.post(&format!("/v1/keys/{kid}/regenerate"), &w.tok, &json!({}))
-        .expect_problem(409, "conflict");
+    srv.post(&format!("/v1/keys/{kid}/refresh"), &w.tok, &json!({})).expect_problem(409, "conflict");
+    srv.post(&format!("/v1/keys/{kid}/regenerate"), &w.tok, &json!({})).expect_problem(409, "conflict");
     assert_eq!(w.code(&s1, None), "revoked");
 }
 
@@ -281,26 +229,13 @@ fn revoke_ends_grace_and_blocks_refresh_and_regenerate() {
 fn regenerate_restores_expiry_and_initial_privileges() {
     let w = World::new();
     let srv = &w.srv;
-    let (key, s0) = w.key(
-        "regen",
-        json!({"lifetime_days": 30, "grants": ["events.alerts:write"]}),
-    );
+    let (key, s0) = w.key("regen", json!({"lifetime_days": 30, "grants": ["events.alerts:write"]}));
     let kid = id(&key);
     let initial = key["initial_privileges"].clone();
-    assert!(
-        initial.to_string().contains("events.alerts:write"),
-        "{initial}"
-    );
-    srv.patch(
-        &format!("/v1/keys/{kid}"),
-        &w.tok,
-        &json!({"grants": ["events.events:read"], "lifetime_days": 2}),
-    )
-    .expect(200);
-    assert_eq!(
-        w.code(&s0, Some("events.alerts:write")),
-        "insufficient_permission"
-    );
+    assert!(initial.to_string().contains("events.alerts:write"), "{initial}");
+    srv.patch(&format!("/v1/keys/{kid}"), &w.tok, &json!({"grants": ["events.events:read"], "lifetime_days": 2}))
+        .expect(200);
+    assert_eq!(w.code(&s0, Some("events.alerts:write")), "insufficient_permission");
 
     let r = srv.post(&format!("/v1/keys/{kid}/regenerate"), &w.tok, &json!({}));
     let b = r.expect(200);
@@ -312,23 +247,14 @@ fn regenerate_restores_expiry_and_initial_privileges() {
     assert_eq!(k["remaining_days"], json!(30));
     let expires = parse_time(&k["expires_at"]);
     let delta = (expires - chrono::Utc::now()).num_seconds() - 30 * 86_400;
-    assert!(
-        delta.abs() < 60,
-        "expires_at must be now + 30 days, delta {delta}s"
-    );
+    assert!(delta.abs() < 60, "expires_at must be now + 30 days, delta {delta}s");
     assert_eq!(k["initial_privileges"], initial);
-    assert!(
-        k["grants"].to_string().contains("events.alerts:write"),
-        "{k}"
-    );
+    assert!(k["grants"].to_string().contains("events.alerts:write"), "{k}");
     assert!(!k["grants"].to_string().contains("events.events"), "{k}");
 
     assert_eq!(w.code(&s0, None), "not_found");
     assert_eq!(w.code(&s1, Some("events.alerts:write")), "valid");
-    assert_eq!(
-        w.code(&s1, Some("events.events:read")),
-        "insufficient_permission"
-    );
+    assert_eq!(w.code(&s1, Some("events.events:read")), "insufficient_permission");
     let audit = srv.logs(&w.tok, &format!("kind=audit&key_id={kid}"));
     assert!(Server::actions(&audit).contains(&"key.regenerated".to_owned()));
 }
@@ -341,16 +267,11 @@ fn delete_then_search_logs() {
     let kid = id(&key);
     let r = srv.delete(&format!("/v1/keys/{kid}"), &w.tok);
     assert_eq!(r.status, 204, "{}", r.text);
-    srv.get(&format!("/v1/keys/{kid}"), &w.tok)
-        .expect_problem(404, "not_found");
-    srv.delete(&format!("/v1/keys/{kid}"), &w.tok)
-        .expect_problem(404, "not_found");
+    srv.get(&format!("/v1/keys/{kid}"), &w.tok).expect_problem(404, "not_found");
+    srv.delete(&format!("/v1/keys/{kid}"), &w.tok).expect_problem(404, "not_found");
     let list = srv.get("/v1/keys?status=all", &w.tok);
     assert!(!list.text.contains(&kid), "deleted key still listed");
-    let v = srv.verify(
-        &w.verifier,
-        &json!({"key": secret, "client_ip": "127.0.0.1"}),
-    );
+    let v = srv.verify(&w.verifier, &json!({"key": secret, "client_ip": "127.0.0.1"}));
     assert_eq!(v["valid"], json!(false), "{v}");
 
     for token in [&w.tok, &w.root] {
@@ -383,10 +304,8 @@ fn last_used_is_the_client_address() {
     let (key, secret) = w.key("used", json!({"grants": ["events.alerts:read"]}));
     let kid = id(&key);
     assert_eq!(key["last_used_at"], Value::Null);
-    let v = srv.verify(
-        &w.verifier,
-        &json!({"key": secret, "permission": "events.alerts:read", "client_ip": "198.51.100.23"}),
-    );
+    let v = srv
+        .verify(&w.verifier, &json!({"key": secret, "permission": "events.alerts:read", "client_ip": "198.51.100.23"}));
     assert_eq!(v["code"], json!("valid"));
     let seen = poll(Duration::from_secs(5), || {
         let k = srv.get(&format!("/v1/keys/{kid}"), &w.tok).key();
@@ -397,7 +316,6 @@ fn last_used_is_the_client_address() {
 }
 
 #[test]
-#[ignore = "the usage log and /metrics are delivered by the issue \"Usage tracking, search in logs…\""]
 fn verifications_are_logged_as_usage() {
     let w = World::new();
     let srv = &w.srv;
@@ -416,16 +334,11 @@ fn verifications_are_logged_as_usage() {
             .filter(|r| r["action"] == json!("key.verified"))
             .map(|r| r["code"].as_str().unwrap_or_default().to_owned())
             .collect();
-        (codes.contains(&"valid".to_owned())
-            && codes.contains(&"insufficient_permission".to_owned()))
-        .then_some(logs)
+        (codes.contains(&"valid".to_owned()) && codes.contains(&"insufficient_permission".to_owned())).then_some(logs)
     });
     let usage = usage.expect("no key.verified usage records (allowed and denied)");
     assert!(usage.iter().all(|r| r["kind"] == json!("usage")));
-    let denied = usage
-        .iter()
-        .find(|r| r["code"] == json!("insufficient_permission"))
-        .unwrap();
+    let denied = usage.iter().find(|r| r["code"] == json!("insufficient_permission")).unwrap();
     assert_eq!(denied["permission"], json!("events.alerts:write"));
     assert_eq!(denied["client_ip"], json!("198.51.100.23"));
     assert!(!serde_json::to_string(&usage).unwrap().contains(&secret));

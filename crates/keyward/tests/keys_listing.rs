@@ -10,10 +10,7 @@ use common::{poll, rfc3339_in, World};
 use serde_json::{json, Value};
 
 fn names(items: &[Value]) -> BTreeSet<String> {
-    items
-        .iter()
-        .map(|k| k["name"].as_str().unwrap().to_owned())
-        .collect()
+    items.iter().map(|k| k["name"].as_str().unwrap().to_owned()).collect()
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -47,10 +44,7 @@ fn pagination_walks_every_page_exactly_once() {
         match r.json["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => {
-                assert!(
-                    r.json.get("next_cursor").is_some(),
-                    "next_cursor must be present (null)"
-                );
+                assert!(r.json.get("next_cursor").is_some(), "next_cursor must be present (null)");
                 break;
             }
         }
@@ -65,8 +59,7 @@ fn pagination_walks_every_page_exactly_once() {
     // Default page (50) holds everything too.
     assert_eq!(srv.get("/v1/keys", &w.tok).items().len(), 7);
     // An invalid cursor is a 400.
-    srv.get("/v1/keys?limit=3&cursor=not-a-cursor", &w.tok)
-        .expect_problem(400, "malformed_request");
+    srv.get("/v1/keys?limit=3&cursor=not-a-cursor", &w.tok).expect_problem(400, "malformed_request");
     // An unknown status is refused (bad query syntax or an invalid value: either is fair).
     let r = srv.get("/v1/keys?status=bogus", &w.tok);
     match r.status {
@@ -81,30 +74,16 @@ fn filters_and_stats() {
     let srv = &w.srv;
     let (admin_b, tok_b) = srv.admin_session(&w.root, &["events.*:read"]);
     srv.create_key(&tok_b, &json!({"name": "b-one"}));
-    srv.create_key(
-        &tok_b,
-        &json!({"name": "b-two", "description": "backend too"}),
-    );
+    srv.create_key(&tok_b, &json!({"name": "b-two", "description": "backend too"}));
 
-    let (alpha, _) = w.key(
-        "alpha-web",
-        json!({"description": "frontend", "lifetime_days": 5}),
-    );
-    w.key(
-        "beta-api",
-        json!({"description": "backend", "lifetime_days": 60}),
-    );
+    let (alpha, _) = w.key("alpha-web", json!({"description": "frontend", "lifetime_days": 5}));
+    w.key("beta-api", json!({"description": "backend", "lifetime_days": 60}));
     let (gamma, _) = w.key("gamma", json!({"lifetime_days": 3}));
     let (delta, _) = w.key("delta", json!({"expires_at": rfc3339_in(2)}));
     let (zeta, _) = w.key("zeta", json!({"expires_at": rfc3339_in(2)}));
     w.key("eps", json!({"never_expires": true}));
     for k in [&gamma, &zeta] {
-        srv.post(
-            &format!("/v1/keys/{}/revoke", k["id"].as_str().unwrap()),
-            &w.tok,
-            &json!({}),
-        )
-        .expect(200);
+        srv.post(&format!("/v1/keys/{}/revoke", k["id"].as_str().unwrap()), &w.tok, &json!({})).expect(200);
     }
     let delta_path = format!("/v1/keys/{}", delta["id"].as_str().unwrap());
     let expired = poll(Duration::from_secs(5), || {
@@ -114,10 +93,7 @@ fn filters_and_stats() {
     .expect("key with expires_at 2 s ahead never became expired");
     assert_eq!(expired["remaining_days"], json!(0));
     // Revoked wins over expired.
-    let z = srv.get(
-        &format!("/v1/keys/{}", zeta["id"].as_str().unwrap()),
-        &w.tok,
-    );
+    let z = srv.get(&format!("/v1/keys/{}", zeta["id"].as_str().unwrap()), &w.tok);
     assert_eq!(z.key()["status"], json!("revoked"));
 
     let list = |query: &str, tok: &str| {
@@ -128,10 +104,7 @@ fn filters_and_stats() {
     let all_a = set(&["alpha-web", "beta-api", "gamma", "delta", "zeta", "eps"]);
     assert_eq!(list("status=all", &w.tok), all_a);
     assert_eq!(list("", &w.tok), all_a);
-    assert_eq!(
-        list("status=active", &w.tok),
-        set(&["alpha-web", "beta-api", "eps"])
-    );
+    assert_eq!(list("status=active", &w.tok), set(&["alpha-web", "beta-api", "eps"]));
     assert_eq!(list("status=revoked", &w.tok), set(&["gamma", "zeta"]));
     assert_eq!(list("status=expired", &w.tok), set(&["delta"]));
 
@@ -139,38 +112,21 @@ fn filters_and_stats() {
     assert_eq!(list("q=web", &w.tok), set(&["alpha-web"]));
     assert_eq!(list("q=backend", &w.tok), set(&["beta-api"]));
     let gid = gamma["id"].as_str().unwrap();
-    assert_eq!(
-        list(&format!("q={}", &gid[..gid.len() - 1]), &w.tok).len(),
-        1
-    );
+    assert_eq!(list(&format!("q={}", &gid[..gid.len() - 1]), &w.tok).len(), 1);
     assert_eq!(list(&format!("q={gid}"), &w.tok), set(&["gamma"]));
     let local = w.admin.email.split('@').next().unwrap().to_owned();
     assert_eq!(list(&format!("q={local}"), &w.root), all_a);
-    assert_eq!(
-        list("q=backend", &w.root),
-        set(&["beta-api", "b-two"]),
-        "superadmin's q spans every owner"
-    );
+    assert_eq!(list("q=backend", &w.root), set(&["beta-api", "b-two"]), "superadmin's q spans every owner");
 
     // owner= by email or id.
     assert_eq!(list(&format!("owner={}", w.admin.email), &w.root), all_a);
-    assert_eq!(
-        list(&format!("owner={}", admin_b.id), &w.root),
-        set(&["b-one", "b-two"])
-    );
+    assert_eq!(list(&format!("owner={}", admin_b.id), &w.root), set(&["b-one", "b-two"]));
     assert_eq!(list(&format!("owner={}", w.admin.id), &w.root), all_a);
 
     // expiring_within_days counts only active keys.
     assert_eq!(list("expiring_within_days=10", &w.tok), set(&["alpha-web"]));
-    assert_eq!(
-        list("expiring_within_days=90", &w.tok),
-        set(&["alpha-web", "beta-api"])
-    );
-    assert_eq!(
-        list("status=active&q=alpha", &w.tok),
-        set(&["alpha-web"]),
-        "filters combine"
-    );
+    assert_eq!(list("expiring_within_days=90", &w.tok), set(&["alpha-web", "beta-api"]));
+    assert_eq!(list("status=active&q=alpha", &w.tok), set(&["alpha-web"]), "filters combine");
 
     // The grid columns are on every item.
     let r = srv.get("/v1/keys?q=alpha", &w.tok);
@@ -194,13 +150,7 @@ fn filters_and_stats() {
 
     let stats = srv.get("/v1/keys/stats", &w.tok);
     let stats = stats.expect(200);
-    for (field, n) in [
-        ("total", 6),
-        ("active", 3),
-        ("expired", 1),
-        ("revoked", 2),
-        ("expiring_within_30_days", 1),
-    ] {
+    for (field, n) in [("total", 6), ("active", 3), ("expired", 1), ("revoked", 2), ("expiring_within_30_days", 1)] {
         assert_eq!(stats[field], json!(n), "stats.{field}: {stats}");
     }
     let b_stats = srv.get("/v1/keys/stats", &tok_b);

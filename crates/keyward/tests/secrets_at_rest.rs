@@ -23,12 +23,7 @@ fn database_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().starts_with("keyward.db"))
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
         .collect()
 }
 
@@ -38,11 +33,7 @@ fn pg_dump(url: &str) -> Vec<u8> {
         .args(["--data-only", "--inserts", "--no-owner", "--dbname", url])
         .output()
         .expect("cannot run pg_dump (is it installed?)");
-    assert!(
-        out.status.success(),
-        "pg_dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -65,16 +56,9 @@ fn assert_absent(where_: &str, bytes: &[u8], secrets: &[(&str, String)]) {
 fn secrets_never_reach_the_database_or_the_log() {
     let mut w = World::on(Server::start_env(&[("RUST_LOG", "debug")]));
     let srv = &w.srv;
-    let (key, s0) = w.key(
-        "at-rest",
-        json!({"grants": ["events.alerts:read"], "networks": ["127.0.0.1"]}),
-    );
+    let (key, s0) = w.key("at-rest", json!({"grants": ["events.alerts:read"], "networks": ["127.0.0.1"]}));
     let kid = key["id"].as_str().unwrap().to_owned();
-    let r = srv.post(
-        &format!("/v1/keys/{kid}/refresh"),
-        &w.tok,
-        &json!({"grace_period_seconds": 60}),
-    );
+    let r = srv.post(&format!("/v1/keys/{kid}/refresh"), &w.tok, &json!({"grace_period_seconds": 60}));
     let s1 = r.expect(200)["secret"].as_str().unwrap().to_owned();
     let (other, s2) = w.key("regen", json!({}));
     let oid = other["id"].as_str().unwrap();
@@ -85,31 +69,16 @@ fn secrets_never_reach_the_database_or_the_log() {
     for s in [&s0, &s1, &s3] {
         assert_eq!(w.code(s, None), "valid");
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{kid}:{s}"));
-        srv.raw(
-            "GET",
-            "/v1/forward-auth",
-            &[("authorization", &format!("Bearer {s}"))],
-            None,
-        );
+        srv.raw("GET", "/v1/forward-auth", &[("authorization", &format!("Bearer {s}"))], None);
         srv.raw("GET", "/v1/forward-auth", &[("x-api-key", s)], None);
-        srv.raw(
-            "GET",
-            "/v1/forward-auth",
-            &[("authorization", &format!("Basic {basic}"))],
-            None,
-        );
+        srv.raw("GET", "/v1/forward-auth", &[("authorization", &format!("Basic {basic}"))], None);
         // Management endpoints with the key as credential (rejected: no keyward.* grant).
         srv.get("/v1/keys", s);
     }
     assert_eq!(w.code(&s0, None), "valid");
     // A wrong admin password must not be logged either.
     let wrong_pw = format!("Wrong-{}", common::rand_str(12));
-    let r = srv.req(
-        "POST",
-        "/v1/auth/login",
-        None,
-        Some(&json!({"email": w.admin.email, "password": wrong_pw})),
-    );
+    let r = srv.req("POST", "/v1/auth/login", None, Some(&json!({"email": w.admin.email, "password": wrong_pw})));
     assert_eq!(r.status, 401);
 
     // The API never shows a secret after issuing it.
@@ -144,10 +113,7 @@ fn secrets_never_reach_the_database_or_the_log() {
     // While running (on SQLite, the WAL holds the recent writes).
     let files = stored(srv);
     if srv.backend() == Backend::Sqlite {
-        assert!(
-            files.iter().any(|(n, _)| n == "keyward.db"),
-            "no database file"
-        );
+        assert!(files.iter().any(|(n, _)| n == "keyward.db"), "no database file");
         assert!(
             files.iter().any(|(n, _)| n == "keyward.db-wal"),
             "no keyward.db-wal while running: is SQLite in WAL mode?"
@@ -158,10 +124,7 @@ fn secrets_never_reach_the_database_or_the_log() {
     }
     let log = std::fs::read(&srv.log_path).unwrap();
     assert!(contains(&log, "keyward listening on"), "log not captured");
-    assert!(
-        contains(&log, "DEBUG") || contains(&log, "debug"),
-        "RUST_LOG=debug produced no debug output"
-    );
+    assert!(contains(&log, "DEBUG") || contains(&log, "debug"), "RUST_LOG=debug produced no debug output");
     assert_absent("the server log", &log, &passwords);
 
     // After a graceful stop (checkpointed database, flushed log).
@@ -173,8 +136,5 @@ fn secrets_never_reach_the_database_or_the_log() {
     assert_absent("the server log after stop", &log, &passwords);
     // The key id is an ordinary value: it is in the database (sanity check of the scan).
     let all: Vec<u8> = stored(&w.srv).into_iter().flat_map(|(_, b)| b).collect();
-    assert!(
-        contains(&all, &kid),
-        "the scan sees no key id at all: is it the right file?"
-    );
+    assert!(contains(&all, &kid), "the scan sees no key id at all: is it the right file?");
 }

@@ -1,9 +1,6 @@
 //! Wire types of API keys (`/v1/keys`). No output type here has a field for a secret hash.
 
-use super::{
-    double_option, grants, GrantDto, GrantInputDto, OwnerDto, PrivilegesDto, RoleAssignmentDto,
-    RoleInputDto,
-};
+use super::{double_option, grants, GrantDto, GrantInputDto, OwnerDto, PrivilegesDto, RoleAssignmentDto, RoleInputDto};
 use chrono::{DateTime, Utc};
 use keyward_service::keys::KeyView;
 use keyward_service::KeyStats;
@@ -43,6 +40,9 @@ pub struct KeyDto {
     pub require_signed_writes: bool,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
+    /// Successful checks of this key (verify, forward-auth), from the usage log; updated
+    /// asynchronously, like `last_used_at`.
+    pub use_count: u64,
     pub revoked_at: Option<DateTime<Utc>>,
     /// What the key may do now: its roles and grants intersected with its owner's current
     /// permissions.
@@ -56,10 +56,7 @@ impl KeyDto {
             id: k.id.to_string(),
             name: k.name.clone(),
             description: k.description.clone(),
-            owner: OwnerDto {
-                id: k.owner_id.to_string(),
-                email: view.owner_email.clone(),
-            },
+            owner: OwnerDto { id: k.owner_id.to_string(), email: view.owner_email.clone() },
             created_at: k.created_at,
             updated_at: k.updated_at,
             expires_at: k.expires_at,
@@ -76,6 +73,7 @@ impl KeyDto {
             require_signed_writes: k.require_signed_writes,
             last_used_at: k.last_used_at,
             last_used_ip: k.last_used_ip.clone(),
+            use_count: k.use_count,
             revoked_at: k.revoked_at,
             effective_grants: grants(&view.effective_grants),
         }

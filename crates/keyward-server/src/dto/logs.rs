@@ -25,16 +25,13 @@ impl From<&Actor> for ActorDto {
     fn from(a: &Actor) -> Self {
         let (type_, id, email) = match a {
             Actor::Admin { id, email } => ("admin", Some(id.to_string()), Some(email.clone())),
+            // Usage records do not name the owner's email (the data plane does not look it up).
             Actor::Key { id, owner_email } => {
-                ("key", Some(id.to_string()), Some(owner_email.clone()))
+                ("key", Some(id.to_string()), Some(owner_email.clone()).filter(|e| !e.is_empty()))
             }
             Actor::System => ("system", None, None),
         };
-        ActorDto {
-            type_: type_.into(),
-            id,
-            email,
-        }
+        ActorDto { type_: type_.into(), id, email }
     }
 }
 
@@ -56,6 +53,12 @@ pub struct LogRecordDto {
     pub code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permission: Option<String>,
+    /// The target (resource instance) a usage record's check named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The node that answered the check (usage records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
@@ -73,6 +76,8 @@ impl From<&LogRecord> for LogRecordDto {
             client_ip: r.client_ip.clone(),
             code: r.code.clone(),
             permission: r.permission.clone(),
+            target: r.target.clone(),
+            node: r.node.clone(),
             details: r.details.clone(),
         }
     }

@@ -39,10 +39,7 @@ pub struct GrantDto {
 
 impl From<&Grant> for GrantDto {
     fn from(g: &Grant) -> Self {
-        GrantDto {
-            permission: g.permission.to_string(),
-            targets: g.targets.to_list(),
-        }
+        GrantDto { permission: g.permission.to_string(), targets: g.targets.to_list() }
     }
 }
 
@@ -60,10 +57,7 @@ pub struct RoleAssignmentDto {
 
 impl From<&RoleAssignment> for RoleAssignmentDto {
     fn from(r: &RoleAssignment) -> Self {
-        RoleAssignmentDto {
-            role: r.role.clone(),
-            targets: r.targets.to_list(),
-        }
+        RoleAssignmentDto { role: r.role.clone(), targets: r.targets.to_list() }
     }
 }
 
@@ -84,11 +78,7 @@ pub struct PrivilegesDto {
 
 impl From<&Privileges> for PrivilegesDto {
     fn from(p: &Privileges) -> Self {
-        PrivilegesDto {
-            roles: p.roles.iter().map(Into::into).collect(),
-            grants: grants(&p.grants),
-            inherit: p.inherit,
-        }
+        PrivilegesDto { roles: p.roles.iter().map(Into::into).collect(), grants: grants(&p.grants), inherit: p.inherit }
     }
 }
 
@@ -118,12 +108,10 @@ impl<'de> Deserialize<'de> for GrantInputDto {
         use serde::de::Error;
         match serde_json::Value::deserialize(d)? {
             serde_json::Value::String(s) => Ok(GrantInputDto::Bare(s)),
-            object @ serde_json::Value::Object(_) => serde_json::from_value(object)
-                .map(GrantInputDto::Full)
-                .map_err(D::Error::custom),
-            _ => Err(D::Error::custom(
-                "a grant is a permission string or an object {\"permission\", \"targets\"?}",
-            )),
+            object @ serde_json::Value::Object(_) => {
+                serde_json::from_value(object).map(GrantInputDto::Full).map_err(D::Error::custom)
+            }
+            _ => Err(D::Error::custom("a grant is a permission string or an object {\"permission\", \"targets\"?}")),
         }
     }
 }
@@ -132,13 +120,7 @@ impl From<GrantInputDto> for GrantInput {
     fn from(g: GrantInputDto) -> Self {
         match g {
             GrantInputDto::Bare(p) => GrantInput::Bare(p),
-            GrantInputDto::Full(GrantObject {
-                permission,
-                targets,
-            }) => GrantInput::Full {
-                permission,
-                targets,
-            },
+            GrantInputDto::Full(GrantObject { permission, targets }) => GrantInput::Full { permission, targets },
         }
     }
 }
@@ -159,19 +141,10 @@ pub struct RoleInputDto {
 }
 
 pub fn role_inputs(list: Option<Vec<RoleInputDto>>) -> Option<Vec<RoleInput>> {
-    list.map(|l| {
-        l.into_iter()
-            .map(|r| RoleInput {
-                role: r.role,
-                targets: r.targets,
-            })
-            .collect()
-    })
+    list.map(|l| l.into_iter().map(|r| RoleInput { role: r.role, targets: r.targets }).collect())
 }
 
 /// `Some(None)` for an explicit `null`, `None` when the field is absent (with `#[serde(default)]`).
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }

@@ -69,10 +69,7 @@ impl From<&Verdict> for VerifyResponse {
             code: v.code.as_str().to_string(),
             key_id: key.map(|k| k.id.to_string()),
             name: full.map(|k| k.name.clone()),
-            owner: full.map(|k| OwnerDto {
-                id: k.owner_id.to_string(),
-                email: k.owner_email.clone(),
-            }),
+            owner: full.map(|k| OwnerDto { id: k.owner_id.to_string(), email: k.owner_email.clone() }),
             grants: full.map(|k| grants(&k.grants)),
             expires_at: full.map(|k| k.expires_at),
         }

@@ -3,9 +3,7 @@
 //! Who may manage administrators is decided by `keyward_domain::policy::authorize_admin_management`;
 //! handlers only pass its proof on.
 
-use crate::dto::{
-    grant_inputs, AdminDto, AdminList, CatalogDto, CreateAdminRequest, UpdateAdminRequest,
-};
+use crate::dto::{grant_inputs, AdminDto, AdminList, CatalogDto, CreateAdminRequest, UpdateAdminRequest};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, Caller};
 use crate::AppState;
@@ -27,16 +25,10 @@ use keyward_service::admins::{AdminPatch, NewAdmin};
     ),
     security(("session" = []), ("cookie" = []))
 )]
-pub async fn list_admins(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<AdminList>, ApiError> {
+pub async fn list_admins(State(state): State<AppState>, caller: Caller) -> Result<Json<AdminList>, ApiError> {
     let proof = authorize_admin_management(&caller.auth.principal)?;
     let admins = state.keyward.list_admins(&proof).await?;
-    Ok(Json(AdminList {
-        items: admins.iter().map(AdminDto::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(Json(AdminList { items: admins.iter().map(AdminDto::from).collect(), next_cursor: None }))
 }
 
 /// Create an administrator.
@@ -66,10 +58,7 @@ pub async fn create_admin(
         can_manage_keys: body.can_manage_keys,
         permissions: grant_inputs(Some(body.permissions)).unwrap_or_default(),
     };
-    let admin = state
-        .keyward
-        .create_admin(&proof, input, &caller.ctx)
-        .await?;
+    let admin = state.keyward.create_admin(&proof, input, &caller.ctx).await?;
     Ok((StatusCode::CREATED, Json(AdminDto::from(&admin))))
 }
 
@@ -91,10 +80,7 @@ pub async fn get_admin(
     Path(id): Path<String>,
 ) -> Result<Json<AdminDto>, ApiError> {
     let proof = authorize_admin_management(&caller.auth.principal)?;
-    let admin = state
-        .keyward
-        .get_admin(&proof, &AdminId::from_string(id))
-        .await?;
+    let admin = state.keyward.get_admin(&proof, &AdminId::from_string(id)).await?;
     Ok(Json(AdminDto::from(&admin)))
 }
 
@@ -132,10 +118,7 @@ pub async fn update_admin(
         disabled: body.disabled,
         password: body.password,
     };
-    let admin = state
-        .keyward
-        .update_admin(&proof, &AdminId::from_string(id), patch, &caller.ctx)
-        .await?;
+    let admin = state.keyward.update_admin(&proof, &AdminId::from_string(id), patch, &caller.ctx).await?;
     Ok(Json(AdminDto::from(&admin)))
 }
 
@@ -158,10 +141,7 @@ pub async fn delete_admin(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let proof = authorize_admin_management(&caller.auth.principal)?;
-    state
-        .keyward
-        .delete_admin(&proof, &AdminId::from_string(id), &caller.ctx)
-        .await?;
+    state.keyward.delete_admin(&proof, &AdminId::from_string(id), &caller.ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -36,18 +36,10 @@ pub async fn login(
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let outcome = state
-        .keyward
-        .login(&body.email, &body.password, &ctx)
-        .await?;
+    let outcome = state.keyward.login(&body.email, &body.password, &ctx).await?;
     let max_age = (outcome.expires_at - state.keyward.now()).num_seconds();
     let mut headers = HeaderMap::new();
-    for cookie in login_cookies(
-        &outcome.session_token,
-        &outcome.csrf_token,
-        max_age,
-        state.secure_cookies,
-    ) {
+    for cookie in login_cookies(&outcome.session_token, &outcome.csrf_token, max_age, state.secure_cookies) {
         headers.append(header::SET_COOKIE, cookie);
     }
     let response = LoginResponse {
@@ -69,10 +61,7 @@ pub async fn login(
     ),
     security(("session" = []), ("cookie" = []))
 )]
-pub async fn logout(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<impl IntoResponse, ApiError> {
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
     state.keyward.logout(&caller.auth).await?;
     let mut headers = HeaderMap::new();
     for cookie in logout_cookies(state.secure_cookies) {
@@ -95,12 +84,7 @@ pub async fn logout(
 )]
 pub async fn me(caller: Caller) -> impl IntoResponse {
     let mut headers = HeaderMap::new();
-    if let Some(csrf) = caller
-        .auth
-        .csrf_token
-        .as_deref()
-        .and_then(|c| HeaderValue::from_str(c).ok())
-    {
+    if let Some(csrf) = caller.auth.csrf_token.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
         headers.insert(CSRF_HEADER, csrf);
     }
     (headers, Json(AdminDto::from(&caller.auth.principal.admin)))

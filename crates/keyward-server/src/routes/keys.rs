@@ -5,8 +5,8 @@
 //! answered `404`, exactly like a key that does not exist. Handlers never compare owners.
 
 use crate::dto::{
-    grant_inputs, role_inputs, CreateKeyRequest, EmptyRequest, IssuedKeyResponse, KeyDto, KeyList,
-    KeyListQuery, KeyResponse, KeyStatsDto, RefreshRequest, UpdateKeyRequest,
+    grant_inputs, role_inputs, CreateKeyRequest, EmptyRequest, IssuedKeyResponse, KeyDto, KeyList, KeyListQuery,
+    KeyResponse, KeyStatsDto, RefreshRequest, UpdateKeyRequest,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller, OptionalJson};
@@ -20,18 +20,11 @@ use keyward_domain::policy::{authorize_keys, KeyAccess, KeyAction};
 use keyward_service::keys::{ExpiryFields, IssuedKey, KeyListing, KeyPatch, NewKey};
 
 fn authorize(state: &AppState, caller: &Caller, action: KeyAction) -> Result<KeyAccess, ApiError> {
-    Ok(authorize_keys(
-        &caller.auth.principal,
-        action,
-        state.keyward.config().policy(),
-    )?)
+    Ok(authorize_keys(&caller.auth.principal, action, state.keyward.config().policy())?)
 }
 
 fn issued(issued: &IssuedKey) -> IssuedKeyResponse {
-    IssuedKeyResponse {
-        key: KeyDto::new(&issued.view),
-        secret: issued.secret.expose().to_string(),
-    }
+    IssuedKeyResponse { key: KeyDto::new(&issued.view), secret: issued.secret.expose().to_string() }
 }
 
 /// Create a key. The secret is in this answer and never again.
@@ -76,10 +69,7 @@ pub async fn create_key(
         verify_key: body.verify_key,
         signing: body.signing,
     };
-    let key = state
-        .keyward
-        .create_key(&access, input, &caller.ctx)
-        .await?;
+    let key = state.keyward.create_key(&access, input, &caller.ctx).await?;
     Ok((StatusCode::CREATED, Json(issued(&key))))
 }
 
@@ -112,10 +102,7 @@ pub async fn list_keys(
     };
     let page = state.keyward.list_keys(&access, listing).await?;
     let items = page.items.iter().map(KeyDto::new).collect();
-    Ok(Json(KeyList {
-        items,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(KeyList { items, next_cursor: page.next_cursor }))
 }
 
 /// Counts over the keys the caller may see.
@@ -128,10 +115,7 @@ pub async fn list_keys(
     ),
     security(("session" = []), ("cookie" = []), ("api_key" = []), ("basic" = []))
 )]
-pub async fn key_stats(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<KeyStatsDto>, ApiError> {
+pub async fn key_stats(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyStatsDto>, ApiError> {
     let access = authorize(&state, &caller, KeyAction::Read)?;
     Ok(Json(state.keyward.key_stats(&access).await?.into()))
 }
@@ -154,10 +138,7 @@ pub async fn get_key(
     Path(id): Path<String>,
 ) -> Result<Json<KeyDto>, ApiError> {
     let access = authorize(&state, &caller, KeyAction::Read)?;
-    let view = state
-        .keyward
-        .get_key(&access, &KeyId::from_string(id))
-        .await?;
+    let view = state.keyward.get_key(&access, &KeyId::from_string(id)).await?;
     Ok(Json(KeyDto::new(&view)))
 }
 
@@ -184,10 +165,7 @@ pub async fn update_key(
 ) -> Result<Json<KeyDto>, ApiError> {
     let access = authorize(&state, &caller, KeyAction::Manage)?;
     if body.format.is_some() {
-        return Err(ApiError::validation(
-            "format",
-            "a key's format is chosen at creation and cannot be changed",
-        ));
+        return Err(ApiError::validation("format", "a key's format is chosen at creation and cannot be changed"));
     }
     if body.signing.is_some() {
         return Err(ApiError::validation(
@@ -210,10 +188,7 @@ pub async fn update_key(
         verify_key: body.verify_key,
         require_signed_writes: body.require_signed_writes,
     };
-    let view = state
-        .keyward
-        .update_key(&access, &KeyId::from_string(id), patch, &caller.ctx)
-        .await?;
+    let view = state.keyward.update_key(&access, &KeyId::from_string(id), patch, &caller.ctx).await?;
     Ok(Json(KeyDto::new(&view)))
 }
 
@@ -236,10 +211,7 @@ pub async fn delete_key(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let access = authorize(&state, &caller, KeyAction::Manage)?;
-    state
-        .keyward
-        .delete_key(&access, &KeyId::from_string(id), &caller.ctx)
-        .await?;
+    state.keyward.delete_key(&access, &KeyId::from_string(id), &caller.ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -266,15 +238,8 @@ pub async fn refresh_key(
     OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> Result<Json<IssuedKeyResponse>, ApiError> {
     let access = authorize(&state, &caller, KeyAction::Issue)?;
-    let key = state
-        .keyward
-        .refresh_key(
-            &access,
-            &KeyId::from_string(id),
-            body.grace_period_seconds,
-            &caller.ctx,
-        )
-        .await?;
+    let key =
+        state.keyward.refresh_key(&access, &KeyId::from_string(id), body.grace_period_seconds, &caller.ctx).await?;
     Ok(Json(issued(&key)))
 }
 
@@ -300,10 +265,7 @@ pub async fn regenerate_key(
     OptionalJson(EmptyRequest {}): OptionalJson<EmptyRequest>,
 ) -> Result<Json<IssuedKeyResponse>, ApiError> {
     let access = authorize(&state, &caller, KeyAction::Issue)?;
-    let key = state
-        .keyward
-        .regenerate_key(&access, &KeyId::from_string(id), &caller.ctx)
-        .await?;
+    let key = state.keyward.regenerate_key(&access, &KeyId::from_string(id), &caller.ctx).await?;
     Ok(Json(issued(&key)))
 }
 
@@ -327,11 +289,6 @@ pub async fn revoke_key(
     OptionalJson(EmptyRequest {}): OptionalJson<EmptyRequest>,
 ) -> Result<Json<KeyResponse>, ApiError> {
     let access = authorize(&state, &caller, KeyAction::Manage)?;
-    let view = state
-        .keyward
-        .revoke_key(&access, &KeyId::from_string(id), &caller.ctx)
-        .await?;
-    Ok(Json(KeyResponse {
-        key: KeyDto::new(&view),
-    }))
+    let view = state.keyward.revoke_key(&access, &KeyId::from_string(id), &caller.ctx).await?;
+    Ok(Json(KeyResponse { key: KeyDto::new(&view) }))
 }

@@ -43,13 +43,9 @@ pub fn parse_log_query(raw: Option<&str>) -> Result<LogSearch, ApiError> {
 }
 
 fn time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            ApiError::malformed(format!(
-                "{name}: {value:?} is not an RFC 3339 time (e.g. 2025-01-31T12:00:00Z)"
-            ))
-        })
+    DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+        ApiError::malformed(format!("{name}: {value:?} is not an RFC 3339 time (e.g. 2025-01-31T12:00:00Z)"))
+    })
 }
 
 /// Search in logs, newest first.
@@ -78,10 +74,7 @@ pub async fn search_logs(
     let access = authorize_logs(&caller.auth.principal)?;
     let search = parse_log_query(raw.as_deref())?;
     let page = state.keyward.search_logs(&access, search).await?;
-    Ok(Json(LogList {
-        items: page.items.iter().map(LogRecordDto::from).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(LogList { items: page.items.iter().map(LogRecordDto::from).collect(), next_cursor: page.next_cursor }))
 }
 
 #[cfg(test)]
@@ -91,10 +84,8 @@ mod tests {
 
     #[test]
     fn repeated_key_ids_and_times() {
-        let s = parse_log_query(Some(
-            "key_id=a&key_id=b+c&kind=audit&since=2025-01-01T00:00:00%2B02:00&limit=5",
-        ))
-        .unwrap();
+        let s =
+            parse_log_query(Some("key_id=a&key_id=b+c&kind=audit&since=2025-01-01T00:00:00%2B02:00&limit=5")).unwrap();
         assert_eq!(s.key_ids, ["a", "b c"]);
         assert_eq!(s.kind.as_deref(), Some("audit"));
         assert_eq!(s.since.unwrap().to_rfc3339(), "2024-12-31T22:00:00+00:00");

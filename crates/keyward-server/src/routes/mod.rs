@@ -22,11 +22,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(admins::list_admins, admins::create_admin))
-        .routes(routes!(
-            admins::get_admin,
-            admins::update_admin,
-            admins::delete_admin
-        ))
+        .routes(routes!(admins::get_admin, admins::update_admin, admins::delete_admin))
         .routes(routes!(admins::catalog))
         .routes(routes!(keys::create_key, keys::list_keys))
         .routes(routes!(keys::key_stats))
@@ -39,6 +35,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(verify::forward_auth))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
         .routes(routes!(ops::index))
 }

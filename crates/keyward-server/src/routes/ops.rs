@@ -1,5 +1,5 @@
-//! Operations: liveness, readiness, the OpenAPI document, and the placeholder at `/` where the
-//! console will be served.
+//! Operations: liveness, readiness, metrics, the OpenAPI document, and the placeholder at `/`
+//! where the console will be served.
 
 use crate::dto::{HealthResponse, ReadyResponse};
 use crate::error::{ApiError, Problem};
@@ -16,9 +16,7 @@ use axum::Json;
     security(())
 )]
 pub async fn healthz() -> Json<HealthResponse> {
-    Json(HealthResponse {
-        status: "ok".into(),
-    })
+    Json(HealthResponse { status: "ok".into() })
 }
 
 /// Readiness: the database is reachable.
@@ -32,18 +30,33 @@ pub async fn healthz() -> Json<HealthResponse> {
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>, ApiError> {
     match state.keyward.ready().await {
-        Ok(backend) => Ok(Json(ReadyResponse {
-            status: "ready".into(),
-            backend: backend.into(),
-        })),
+        Ok(backend) => Ok(Json(ReadyResponse { status: "ready".into(), backend: backend.into() })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database is not reachable",
-            ))
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is not reachable"))
         }
     }
+}
+
+/// The node's metrics in the Prometheus text format (unauthenticated, like `/healthz`).
+///
+/// Verifications by code (`keyward_verifications_total{code}`, every code present), request
+/// latency histograms per method and route template
+/// (`keyward_http_request_duration_seconds{method,route}`), verification cache hits, misses
+/// and size, usage-log queue depth, capacity, drops and writes, and database connections (open
+/// and idle). Counters are per node and start at zero when it starts. Nothing here names a key
+/// or an administrator; restrict access to `/metrics` at the proxy if the counts themselves
+/// are sensitive.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+    security(())
+)]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let text = crate::metrics::render(&state.keyward.metrics(), &state.http_metrics);
+    let mut response = text.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
+    response
 }
 
 /// This document (OpenAPI 3.1).
@@ -54,10 +67,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>
 )]
 pub async fn openapi_json(State(state): State<AppState>) -> Response {
     let mut response = state.openapi_json.to_string().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -79,8 +89,5 @@ const INDEX: &str = r#"<!doctype html>
     security(())
 )]
 pub async fn index() -> impl IntoResponse {
-    (
-        [(header::CONTENT_SECURITY_POLICY, "default-src 'none'")],
-        Html(INDEX),
-    )
+    ([(header::CONTENT_SECURITY_POLICY, "default-src 'none'")], Html(INDEX))
 }

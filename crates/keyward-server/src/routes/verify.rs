@@ -18,7 +18,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyward_domain::permission::{Access, Permission};
-use keyward_service::verify::{VerifyCode, VerifyQuery};
+use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
 use std::net::{IpAddr, SocketAddr};
 
 /// Is this key valid, from this client address, for this permission (and target)?
@@ -26,7 +26,9 @@ use std::net::{IpAddr, SocketAddr};
 /// The caller authenticates with an API key holding `keyward.verify:read` (Bearer, or Basic
 /// `id:secret`): `401` without a valid one, `403` when it lacks the permission. The answer is
 /// `200` either way; `valid: false` carries `key_id` only when the caller held the key's full
-/// secret. The `request` member (signed requests) is accepted but not yet checked.
+/// secret. The `request` member (signed requests) is accepted but not yet checked. Every
+/// answer is recorded in the usage log (`key.verified`, with the code, permission, target and
+/// `client_ip`; the key id only when the caller held its full secret).
 #[utoipa::path(
     post, path = "/v1/verify", tag = "verification",
     request_body = VerifyRequest,
@@ -46,28 +48,20 @@ pub async fn verify(
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let permission = match body.permission.as_deref() {
-        Some(p) => Some(
-            p.parse::<Permission>()
-                .map_err(|e| ApiError::validation("permission", e))?,
-        ),
+        Some(p) => Some(p.parse::<Permission>().map_err(|e| ApiError::validation("permission", e))?),
         None => None,
     };
     let client_ip = match body.client_ip.as_deref() {
-        Some(ip) => Some(ip.trim().parse::<IpAddr>().map_err(|_| {
-            ApiError::validation(
-                "client_ip",
-                format!("{ip:?} is not an IPv4 or IPv6 address"),
-            )
-        })?),
+        Some(ip) => Some(
+            ip.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| ApiError::validation("client_ip", format!("{ip:?} is not an IPv4 or IPv6 address")))?,
+        ),
         None => None,
     };
-    let query = VerifyQuery {
-        key: &body.key,
-        permission: permission.as_ref(),
-        target: body.target.as_deref(),
-        client_ip,
-    };
-    let verdict = state.keyward.verify(query).await?;
+    let query =
+        VerifyQuery { key: &body.key, permission: permission.as_ref(), target: body.target.as_deref(), client_ip };
+    let verdict = state.keyward.check(query, Channel::Verify).await?;
     Ok(Json(VerifyResponse::from(&verdict)))
 }
 
@@ -83,7 +77,9 @@ const CODE_HEADER: HeaderName = HeaderName::from_static("x-keyward-code");
 /// (`GET`, `HEAD`, `OPTIONS` → read, others → write; **neither header → write**, failing
 /// closed); without the header only validity and networks are checked. `X-Keyward-Target`
 /// names the target. The client address is the TCP peer, or what a trusted proxy reports in
-/// `X-Forwarded-For`/`X-Real-IP`. Every answer carries `X-Keyward-Code`.
+/// `X-Forwarded-For`/`X-Real-IP`. Every answer carries `X-Keyward-Code`. Every check of a
+/// presented credential is recorded in the usage log (`forward_auth`); a request without any
+/// credential is not.
 #[utoipa::path(
     get, path = "/v1/forward-auth", tag = "verification",
     params(
@@ -106,18 +102,13 @@ const CODE_HEADER: HeaderName = HeaderName::from_static("x-keyward-code");
 )]
 pub async fn forward_auth(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers();
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
     let client = client_ip(peer, headers, &state.keyward.config().trusted_proxies);
     let permission = match header_permission(headers) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let target = headers
-        .get("x-keyward-target")
-        .and_then(|v| v.to_str().ok());
+    let target = headers.get("x-keyward-target").and_then(|v| v.to_str().ok());
     let basic_pair;
     let key = match presented_key(headers) {
         Presented::Direct(k) => k,
@@ -126,18 +117,15 @@ pub async fn forward_auth(State(state): State<AppState>, request: Request) -> Re
                 basic_pair = pair;
                 basic_pair.as_str()
             }
-            None => return answer(StatusCode::UNAUTHORIZED, "not_found", true),
+            // Checked as the empty key: rejected without a lookup, but counted and logged
+            // (`not_found`) like any other unusable credential.
+            None => "",
         },
-        Presented::Unusable => return answer(StatusCode::UNAUTHORIZED, "not_found", true),
+        Presented::Unusable => "",
         Presented::Missing => return answer(StatusCode::UNAUTHORIZED, "missing_credential", false),
     };
-    let query = VerifyQuery {
-        key,
-        permission: permission.as_ref(),
-        target,
-        client_ip: client,
-    };
-    let verdict = match state.keyward.verify(query).await {
+    let query = VerifyQuery { key, permission: permission.as_ref(), target, client_ip: client };
+    let verdict = match state.keyward.check(query, Channel::ForwardAuth).await {
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -171,9 +159,7 @@ enum Presented<'a> {
 fn presented_key(headers: &HeaderMap) -> Presented<'_> {
     let authorization = headers.get(header::AUTHORIZATION).map(|v| {
         let v = v.to_str().unwrap_or("").trim();
-        v.split_once(' ')
-            .map(|(scheme, rest)| (scheme, rest.trim()))
-            .unwrap_or((v, ""))
+        v.split_once(' ').map(|(scheme, rest)| (scheme, rest.trim())).unwrap_or((v, ""))
     });
     if let Some((scheme, rest)) = authorization {
         if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
@@ -184,9 +170,7 @@ fn presented_key(headers: &HeaderMap) -> Presented<'_> {
         return Presented::Direct(key.trim());
     }
     match authorization {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") && !rest.is_empty() => {
-            Presented::Basic(rest)
-        }
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") && !rest.is_empty() => Presented::Basic(rest),
         Some(_) => Presented::Unusable,
         None => Presented::Missing,
     }
@@ -197,10 +181,7 @@ fn header_permission(headers: &HeaderMap) -> Result<Option<Permission>, ApiError
     let Some(value) = headers.get("x-keyward-permission") else {
         return Ok(None);
     };
-    let raw = value
-        .to_str()
-        .map_err(|_| ApiError::malformed("X-Keyward-Permission is not printable ASCII"))?
-        .trim();
+    let raw = value.to_str().map_err(|_| ApiError::malformed("X-Keyward-Permission is not printable ASCII"))?.trim();
     let parsed = if raw.contains(':') {
         raw.parse::<Permission>()
     } else {
@@ -222,10 +203,7 @@ fn header_permission(headers: &HeaderMap) -> Result<Option<Permission>, ApiError
 fn answer(status: StatusCode, code: &'static str, invalid_token: bool) -> Response {
     let mut response = (status, Body::from(format!("{{\"code\":\"{code}\"}}"))).into_response();
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(CODE_HEADER, HeaderValue::from_static(code));
     if status == StatusCode::UNAUTHORIZED {
         let challenge = if invalid_token {
@@ -233,10 +211,7 @@ fn answer(status: StatusCode, code: &'static str, invalid_token: bool) -> Respon
         } else {
             "Bearer realm=\"keyward\""
         };
-        h.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(challenge),
-        );
+        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     } else if code == "insufficient_permission" {
         h.insert(
             header::WWW_AUTHENTICATE,
@@ -261,39 +236,16 @@ mod tests {
 
     #[test]
     fn permission_header_rules() {
-        let p = |pairs: &[(&'static str, &str)]| {
-            header_permission(&headers(pairs)).map(|p| p.map(|p| p.to_string()))
-        };
+        let p = |pairs: &[(&'static str, &str)]| header_permission(&headers(pairs)).map(|p| p.map(|p| p.to_string()));
         assert_eq!(p(&[]).unwrap(), None);
-        assert_eq!(
-            p(&[("x-keyward-permission", "events.alerts:read")])
-                .unwrap()
-                .unwrap(),
-            "events.alerts:read"
-        );
-        let with_method = |m: &str| {
-            p(&[
-                ("x-keyward-permission", "events.alerts"),
-                ("x-original-method", m),
-            ])
-        };
+        assert_eq!(p(&[("x-keyward-permission", "events.alerts:read")]).unwrap().unwrap(), "events.alerts:read");
+        let with_method = |m: &str| p(&[("x-keyward-permission", "events.alerts"), ("x-original-method", m)]);
         assert_eq!(with_method("GET").unwrap().unwrap(), "events.alerts:read");
         assert_eq!(with_method("head").unwrap().unwrap(), "events.alerts:read");
-        assert_eq!(
-            with_method("DELETE").unwrap().unwrap(),
-            "events.alerts:write"
-        );
-        let traefik = p(&[
-            ("x-keyward-permission", "events.alerts"),
-            ("x-forwarded-method", "OPTIONS"),
-        ]);
+        assert_eq!(with_method("DELETE").unwrap().unwrap(), "events.alerts:write");
+        let traefik = p(&[("x-keyward-permission", "events.alerts"), ("x-forwarded-method", "OPTIONS")]);
         assert_eq!(traefik.unwrap().unwrap(), "events.alerts:read");
-        assert_eq!(
-            p(&[("x-keyward-permission", "events.alerts")])
-                .unwrap()
-                .unwrap(),
-            "events.alerts:write"
-        );
+        assert_eq!(p(&[("x-keyward-permission", "events.alerts")]).unwrap().unwrap(), "events.alerts:write");
         assert!(p(&[("x-keyward-permission", "events")]).is_err());
         assert!(p(&[("x-keyward-permission", "events.alerts:admin")]).is_err());
     }
@@ -301,30 +253,15 @@ mod tests {
     #[test]
     fn key_sources_in_order() {
         assert!(matches!(
-            presented_key(&headers(&[
-                ("authorization", "Bearer k1"),
-                ("x-api-key", "k2")
-            ])),
+            presented_key(&headers(&[("authorization", "Bearer k1"), ("x-api-key", "k2")])),
             Presented::Direct("k1")
         ));
         assert!(matches!(
-            presented_key(&headers(&[
-                ("authorization", "Basic abc"),
-                ("x-api-key", "k2")
-            ])),
+            presented_key(&headers(&[("authorization", "Basic abc"), ("x-api-key", "k2")])),
             Presented::Direct("k2")
         ));
-        assert!(matches!(
-            presented_key(&headers(&[("authorization", "Basic abc")])),
-            Presented::Basic("abc")
-        ));
-        assert!(matches!(
-            presented_key(&headers(&[("authorization", "Digest x")])),
-            Presented::Unusable
-        ));
-        assert!(matches!(
-            presented_key(&HeaderMap::new()),
-            Presented::Missing
-        ));
+        assert!(matches!(presented_key(&headers(&[("authorization", "Basic abc")])), Presented::Basic("abc")));
+        assert!(matches!(presented_key(&headers(&[("authorization", "Digest x")])), Presented::Unusable));
+        assert!(matches!(presented_key(&HeaderMap::new()), Presented::Missing));
     }
 }

@@ -55,20 +55,14 @@ pub async fn start_with(change: impl FnOnce(&mut Config)) -> TestApp {
     options.clock = clock.clone();
     options.env = Box::new(env);
     let (keyward, _report) = Keyward::start(options).await.unwrap();
-    TestApp {
-        router: keyward_server::app(keyward.clone()),
-        keyward,
-        clock,
-        db,
-    }
+    TestApp { router: keyward_server::app(keyward.clone()), keyward, clock, db }
 }
 
 /// The database of one test on the run's backend. A run that asked for PostgreSQL fails when
 /// it cannot be reached rather than silently testing nothing.
 pub fn test_database() -> TestDatabase {
-    TestDatabase::new().unwrap_or_else(|| {
-        panic!("KEYWARD_TEST_BACKEND=postgres but PostgreSQL is not reachable (see above)")
-    })
+    TestDatabase::new()
+        .unwrap_or_else(|| panic!("KEYWARD_TEST_BACKEND=postgres but PostgreSQL is not reachable (see above)"))
 }
 
 /// A request under construction.
@@ -79,11 +73,7 @@ pub struct Call {
 }
 
 pub fn call(method: &str, uri: &str) -> Call {
-    Call {
-        request: Request::builder().method(method).uri(uri),
-        body: Body::empty(),
-        peer: None,
-    }
+    Call { request: Request::builder().method(method).uri(uri), body: Body::empty(), peer: None }
 }
 
 impl Call {
@@ -111,8 +101,7 @@ impl Call {
     }
 
     pub fn basic(self, user: &str, password: &str) -> Self {
-        let encoded =
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         self.header("authorization", &format!("Basic {encoded}"))
     }
 
@@ -130,15 +119,8 @@ impl Call {
         let response = app.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
-            .await
-            .unwrap()
-            .to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap().to_vec();
+        Resp { status, headers, body }
     }
 }
 
@@ -161,12 +143,7 @@ impl Resp {
 
     #[track_caller]
     pub fn ok(&self, status: u16) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
+        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
         if self.body.is_empty() {
             Value::Null
         } else {
@@ -177,16 +154,8 @@ impl Resp {
     /// Asserts a problem+json answer with this status and code; returns its detail.
     #[track_caller]
     pub fn problem(&self, status: u16, code: &str) -> String {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json")
-        );
+        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
         let p = self.json();
         assert_eq!(p["code"], code, "{p}");
         assert_eq!(p["status"], status, "{p}");
@@ -195,11 +164,7 @@ impl Resp {
         let detail = p["detail"].as_str().unwrap().to_string();
         assert!(!detail.is_empty());
         let keys: Vec<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(
-            keys.len(),
-            5,
-            "exactly type, title, status, detail, code: {p}"
-        );
+        assert_eq!(keys.len(), 5, "exactly type, title, status, detail, code: {p}");
         detail
     }
 }
@@ -213,11 +178,8 @@ pub struct Session {
 }
 
 pub async fn login(app: &TestApp, email: &str, password: &str) -> Session {
-    let body = call("POST", "/v1/auth/login")
-        .json(json!({"email": email, "password": password}))
-        .send(app)
-        .await
-        .ok(200);
+    let body =
+        call("POST", "/v1/auth/login").json(json!({"email": email, "password": password})).send(app).await.ok(200);
     Session {
         token: body["session_token"].as_str().unwrap().into(),
         csrf: body["csrf_token"].as_str().unwrap().into(),
@@ -230,12 +192,7 @@ pub async fn root(app: &TestApp) -> Session {
 }
 
 /// Creates an admin (as the superadmin) and logs them in.
-pub async fn admin(
-    app: &TestApp,
-    email: &str,
-    can_manage_keys: bool,
-    permissions: Value,
-) -> Session {
+pub async fn admin(app: &TestApp, email: &str, can_manage_keys: bool, permissions: Value) -> Session {
     let root = root(app).await;
     call("POST", "/v1/admins")
         .bearer(&root.token)
@@ -253,14 +210,6 @@ pub async fn alice(app: &TestApp) -> Session {
 
 /// Creates a key; returns (key object, secret).
 pub async fn create_key(app: &TestApp, session: &Session, body: Value) -> (Value, String) {
-    let answer = call("POST", "/v1/keys")
-        .bearer(&session.token)
-        .json(body)
-        .send(app)
-        .await
-        .ok(201);
-    (
-        answer["key"].clone(),
-        answer["secret"].as_str().unwrap().to_string(),
-    )
+    let answer = call("POST", "/v1/keys").bearer(&session.token).json(body).send(app).await.ok(201);
+    (answer["key"].clone(), answer["secret"].as_str().unwrap().to_string())
 }

@@ -24,8 +24,7 @@ pub async fn run(ctx: &Ctx, command: AdminsCommand) -> Result<()> {
             let mut all = Vec::new();
             let mut cursor: Option<String> = None;
             loop {
-                let query: Vec<(&str, String)> =
-                    cursor.iter().map(|c| ("cursor", c.clone())).collect();
+                let query: Vec<(&str, String)> = cursor.iter().map(|c| ("cursor", c.clone())).collect();
                 let page = client.get(&["v1", "admins"], &query).await?;
                 all.extend(items(&page).iter().cloned());
                 let next = next_cursor(&page).map(str::to_owned);
@@ -58,10 +57,7 @@ pub async fn run(ctx: &Ctx, command: AdminsCommand) -> Result<()> {
                     print_json(&response);
                 }
             } else {
-                outln!(
-                    "Administrator {} is deleted and all their keys are revoked.",
-                    sanitize(&id)
-                );
+                outln!("Administrator {} is deleted and all their keys are revoked.", sanitize(&id));
             }
         }
     }
@@ -103,11 +99,8 @@ pub fn create_body(args: &AdminCreateArgs, password: &str) -> Value {
 /// The body of `PATCH /v1/admins/{id}`: only what was given (the password is
 /// read here, when a reset was asked for); an error when nothing was.
 pub fn update_body(args: &AdminUpdateArgs) -> Result<Value> {
-    let password = if args.password_stdin || args.reset_password {
-        Some(new_password(args.password_stdin)?)
-    } else {
-        None
-    };
+    let password =
+        if args.password_stdin || args.reset_password { Some(new_password(args.password_stdin)?) } else { None };
     update_body_with(args, password)
 }
 
@@ -123,10 +116,7 @@ fn update_body_with(args: &AdminUpdateArgs, password: Option<String>) -> Result<
         body.insert("can_manage_keys".into(), can.into());
     }
     if !args.permissions.is_empty() || args.clear_permissions {
-        body.insert(
-            "permissions".into(),
-            list_json(&args.permissions, "permission"),
-        );
+        body.insert("permissions".into(), list_json(&args.permissions, "permission"));
     }
     if args.disable || args.enable {
         body.insert("disabled".into(), args.disable.into());
@@ -148,27 +138,15 @@ fn print_admin(ctx: &Ctx, admin: &Value) {
     }
 }
 
-const ADMIN_FIELDS: &[&str] = &[
-    "id",
-    "email",
-    "name",
-    "role",
-    "can_manage_keys",
-    "permissions",
-    "disabled",
-    "created_at",
-];
+const ADMIN_FIELDS: &[&str] =
+    &["id", "email", "name", "role", "can_manage_keys", "permissions", "disabled", "created_at"];
 
 /// Every field of an administrator, labelled.
 pub fn admin_fields(admin: &Value) -> Fields {
     let permissions = admin
         .get("permissions")
         .and_then(Value::as_array)
-        .map(|p| {
-            p.iter()
-                .map(|g| crate::grant::display_json(g, "permission"))
-                .collect()
-        })
+        .map(|p| p.iter().map(|g| crate::grant::display_json(g, "permission")).collect())
         .unwrap_or_default();
     let mut f = Fields::new();
     f.add("ID", text(admin.get("id")))
@@ -184,15 +162,7 @@ pub fn admin_fields(admin: &Value) -> Fields {
 }
 
 pub fn admins_table(admins: &[Value]) -> Table {
-    let mut table = Table::new(&[
-        "ID",
-        "EMAIL",
-        "NAME",
-        "ROLE",
-        "MANAGES KEYS",
-        "DISABLED",
-        "CREATED",
-    ]);
+    let mut table = Table::new(&["ID", "EMAIL", "NAME", "ROLE", "MANAGES KEYS", "DISABLED", "CREATED"]);
     for admin in admins {
         table.push(vec![
             text(admin.get("id")),
@@ -215,12 +185,7 @@ mod tests {
     use clap::Parser as _;
 
     fn admins_command(args: &[&str]) -> AdminsCommand {
-        let cli = Cli::try_parse_from(
-            ["keyward", "admins"]
-                .into_iter()
-                .chain(args.iter().copied()),
-        )
-        .unwrap();
+        let cli = Cli::try_parse_from(["keyward", "admins"].into_iter().chain(args.iter().copied())).unwrap();
         match cli.command {
             Command::Admins(cmd) => cmd,
             other => panic!("not an admins command: {other:?}"),
@@ -254,30 +219,18 @@ mod tests {
 
     #[test]
     fn update_body_only_given_fields() {
-        let AdminsCommand::Update(args) = admins_command(&[
-            "update",
-            "a1",
-            "--disable",
-            "--can-manage-keys",
-            "false",
-            "--clear-permissions",
-        ]) else {
+        let AdminsCommand::Update(args) =
+            admins_command(&["update", "a1", "--disable", "--can-manage-keys", "false", "--clear-permissions"])
+        else {
             panic!()
         };
         assert_eq!(
             update_body_with(&args, None).unwrap(),
             json!({"disabled": true, "can_manage_keys": false, "permissions": []})
         );
-        let AdminsCommand::Update(args) = admins_command(&["update", "a1", "--enable"]) else {
-            panic!()
-        };
-        assert_eq!(
-            update_body_with(&args, Some("pw".into())).unwrap(),
-            json!({"disabled": false, "password": "pw"})
-        );
-        let AdminsCommand::Update(args) = admins_command(&["update", "a1"]) else {
-            panic!()
-        };
+        let AdminsCommand::Update(args) = admins_command(&["update", "a1", "--enable"]) else { panic!() };
+        assert_eq!(update_body_with(&args, Some("pw".into())).unwrap(), json!({"disabled": false, "password": "pw"}));
+        let AdminsCommand::Update(args) = admins_command(&["update", "a1"]) else { panic!() };
         assert!(update_body_with(&args, None).is_err());
     }
 

@@ -50,16 +50,8 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> Result<()> {
     let session = Session {
         server: client.server().to_owned(),
         session_token: token.to_owned(),
-        expires_at: response
-            .get("expires_at")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        email: admin
-            .get("email")
-            .and_then(Value::as_str)
-            .unwrap_or(&email)
-            .to_owned(),
+        expires_at: response.get("expires_at").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        email: admin.get("email").and_then(Value::as_str).unwrap_or(&email).to_owned(),
     };
     session_file::save(&dir, &session)?;
 
@@ -129,14 +121,9 @@ pub async fn whoami(ctx: &Ctx) -> Result<()> {
         return Ok(());
     }
     let mut fields = Fields::new();
-    fields.add("Server", ctx.server.as_str()).add(
-        "Credential",
-        if ctx.uses_api_key() {
-            "API key (KEYWARD_API_KEY)"
-        } else {
-            "saved login"
-        },
-    );
+    fields
+        .add("Server", ctx.server.as_str())
+        .add("Credential", if ctx.uses_api_key() { "API key (KEYWARD_API_KEY)" } else { "saved login" });
     out!("{}{}", fields.render(), admin_fields(&admin).render());
     Ok(())
 }

@@ -5,16 +5,17 @@
 //! Request bodies and queries are built by plain functions so they can be
 //! tested without a server; only the fields the user gave are sent.
 
+use std::collections::HashSet;
+use std::time::Duration;
+
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 
 use super::Ctx;
 use crate::cli::{ExpiryArgs, KeyCreateArgs, KeyListArgs, KeyUpdateArgs, KeysCommand, LogsArgs};
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::grant::{display_json, list_json};
-use crate::output::{
-    field_or, items, next_cursor, out, outln, print_json, sanitize, text, Fields, Table,
-};
+use crate::output::{emit, field_or, items, next_cursor, out, outln, print_json, sanitize, text, Fields, Table};
 
 pub async fn run(ctx: &Ctx, command: KeysCommand) -> Result<()> {
     let client = ctx.client()?;
@@ -41,10 +42,7 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> Result<()> {
             let key = client.patch(&["v1", "keys", &args.id], &body).await?;
             print_key(ctx, &key);
         }
-        KeysCommand::Refresh {
-            id,
-            grace_period_seconds,
-        } => {
+        KeysCommand::Refresh { id, grace_period_seconds } => {
             let body = match grace_period_seconds {
                 Some(seconds) => json!({"grace_period_seconds": seconds}),
                 None => json!({}),
@@ -53,15 +51,11 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> Result<()> {
             print_with_secret(ctx, &response);
         }
         KeysCommand::Regenerate { id } => {
-            let response = client
-                .post(&["v1", "keys", &id, "regenerate"], &json!({}))
-                .await?;
+            let response = client.post(&["v1", "keys", &id, "regenerate"], &json!({})).await?;
             print_with_secret(ctx, &response);
         }
         KeysCommand::Revoke { id } => {
-            let response = client
-                .post(&["v1", "keys", &id, "revoke"], &json!({}))
-                .await?;
+            let response = client.post(&["v1", "keys", &id, "revoke"], &json!({})).await?;
             if ctx.json {
                 print_json(&response);
             } else {
@@ -76,23 +70,16 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> Result<()> {
                     print_json(&response);
                 }
             } else {
-                outln!(
-                    "Key {} is deleted (its logs stay searchable).",
-                    sanitize(&id)
-                );
+                outln!("Key {} is deleted (its logs stay searchable).", sanitize(&id));
             }
         }
+        KeysCommand::Logs(args) if args.follow => follow_logs(ctx, &client, &args).await?,
         KeysCommand::Logs(args) => {
             let page = client.get(&["v1", "logs"], &logs_query(&args)).await?;
             if ctx.json {
                 print_json(&page);
             } else {
-                print_page(
-                    &logs_table(items(&page)),
-                    "No log records.",
-                    &page,
-                    "keyward keys logs",
-                );
+                print_page(&logs_table(items(&page)), "No log records.", &page, "keyward keys logs");
             }
         }
     }
@@ -189,8 +176,7 @@ pub fn list_query(args: &KeyListArgs) -> Vec<(&'static str, String)> {
 
 /// The query of `GET /v1/logs`: `key_id` repeated once per id.
 pub fn logs_query(args: &LogsArgs) -> Vec<(&'static str, String)> {
-    let mut query: Vec<(&'static str, String)> =
-        args.ids.iter().map(|id| ("key_id", id.clone())).collect();
+    let mut query: Vec<(&'static str, String)> = args.ids.iter().map(|id| ("key_id", id.clone())).collect();
     let optional = [
         ("kind", args.kind.map(|k| k.as_str().to_owned())),
         ("action", args.action.clone()),
@@ -201,6 +187,106 @@ pub fn logs_query(args: &LogsArgs) -> Vec<(&'static str, String)> {
     ];
     query.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     query
+}
+
+/// How often `keys logs --follow` asks for new records.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
+/// Records asked for per poll while following (the server's maximum page).
+const FOLLOW_PAGE: u32 = 1000;
+/// Records shown when following starts, unless `--limit` says otherwise (the server's default
+/// page size).
+const FOLLOW_INITIAL: u32 = 50;
+
+/// `keys logs --follow`: polls the newest page every second and prints the records not printed
+/// yet, oldest first, one line each. Stops on Ctrl-C (success) or when the server stops
+/// answering (an error).
+async fn follow_logs(ctx: &Ctx, client: &Client, args: &LogsArgs) -> Result<()> {
+    let mut query: Vec<(&'static str, String)> = logs_query(args).into_iter().filter(|(k, _)| *k != "limit").collect();
+    query.push(("limit", FOLLOW_PAGE.to_string()));
+    let mut follower = Follower::new(args.limit.unwrap_or(FOLLOW_INITIAL) as usize);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let page = tokio::select! {
+            _ = &mut ctrl_c => return Ok(()),
+            page = client.get(&["v1", "logs"], &query) => page,
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(e @ ClientError::Unreachable { .. }) => {
+                eprintln!("The server stopped answering; no longer following.");
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut text = String::new();
+        for record in follower.fresh(items(&page)) {
+            if ctx.json {
+                text.push_str(&record.to_string());
+            } else {
+                text.push_str(&log_line(record));
+            }
+            text.push('\n');
+        }
+        if !text.is_empty() {
+            emit(&text);
+        }
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(()),
+            () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+        }
+    }
+}
+
+/// Which records of the newest page `--follow` has not printed yet.
+///
+/// Records come newest first and the server orders them by arrival, so a record leaves the
+/// newest page only after it was on it: remembering the ids of the last page is enough.
+#[derive(Debug)]
+pub struct Follower {
+    /// Ids on the previous page.
+    seen: HashSet<String>,
+    /// How many records the first page shows (`None` once it was shown).
+    initial: Option<usize>,
+}
+
+impl Follower {
+    pub fn new(initial: usize) -> Self {
+        Self { seen: HashSet::new(), initial: Some(initial) }
+    }
+
+    /// The records of `page` (newest first) not shown before, oldest first.
+    pub fn fresh<'a>(&mut self, page: &'a [Value]) -> Vec<&'a Value> {
+        let id = |r: &Value| r.get("id").and_then(Value::as_str).map_or_else(|| r.to_string(), str::to_owned);
+        let mut fresh: Vec<&Value> = page.iter().filter(|r| !self.seen.contains(&id(r))).collect();
+        if let Some(initial) = self.initial.take() {
+            fresh.truncate(initial);
+        }
+        fresh.reverse();
+        self.seen = page.iter().map(id).collect();
+        fresh
+    }
+}
+
+/// One record on one line, for following: time, kind, action, then the fields it has.
+pub fn log_line(record: &Value) -> String {
+    let mut line =
+        format!("{}  {}  {}", text(record.get("time")), text(record.get("kind")), text(record.get("action")));
+    let fields = [
+        ("key", text(record.get("key_id"))),
+        ("actor", actor_text(record)),
+        ("code", text(record.get("code"))),
+        ("permission", text(record.get("permission"))),
+        ("target", text(record.get("target"))),
+        ("ip", text(record.get("client_ip"))),
+        ("node", text(record.get("node"))),
+    ];
+    for (name, value) in fields {
+        if value != "-" {
+            line.push_str(&format!("  {name}={value}"));
+        }
+    }
+    line
 }
 
 async fn list(ctx: &Ctx, client: &Client, args: &KeyListArgs) -> Result<()> {
@@ -227,12 +313,7 @@ async fn list(ctx: &Ctx, client: &Client, args: &KeyListArgs) -> Result<()> {
     if ctx.json {
         print_json(&page);
     } else {
-        print_page(
-            &keys_table(items(&page)),
-            "No keys.",
-            &page,
-            "keyward keys list",
-        );
+        print_page(&keys_table(items(&page)), "No keys.", &page, "keyward keys list");
     }
     Ok(())
 }
@@ -263,14 +344,9 @@ fn print_with_secret(ctx: &Ctx, response: &Value) {
 pub fn secret_text(response: &Value) -> String {
     let key = response.get("key").unwrap_or(&Value::Null);
     let mut out = key_fields(key).render();
-    out.push_str(
-        "\nWARNING: the secret is shown only once. Store it now: it cannot be retrieved again.\n",
-    );
+    out.push_str("\nWARNING: the secret is shown only once. Store it now: it cannot be retrieved again.\n");
     out.push_str(&format!("Secret: {}\n", text(response.get("secret"))));
-    if let Some(pem) = response
-        .get("signing_private_key_pem")
-        .and_then(Value::as_str)
-    {
+    if let Some(pem) = response.get("signing_private_key_pem").and_then(Value::as_str) {
         out.push_str("Signing private key (shown only once):\n");
         out.push_str(pem.trim_end());
         out.push('\n');
@@ -315,6 +391,7 @@ const KEY_FIELDS: &[&str] = &[
     "require_signed_writes",
     "last_used_at",
     "last_used_ip",
+    "use_count",
     "revoked_at",
     "initial_privileges",
 ];
@@ -349,16 +426,8 @@ fn privileges_lines(privileges: Option<&Value>) -> Vec<String> {
     if p.get("inherit").and_then(Value::as_bool) == Some(true) {
         lines.push("inherit (same as the owner)".to_owned());
     }
-    lines.extend(
-        list_of(p.get("roles"), "role")
-            .into_iter()
-            .map(|r| format!("role {r}")),
-    );
-    lines.extend(
-        list_of(p.get("grants"), "permission")
-            .into_iter()
-            .map(|g| format!("grant {g}")),
-    );
+    lines.extend(list_of(p.get("roles"), "role").into_iter().map(|r| format!("role {r}")));
+    lines.extend(list_of(p.get("grants"), "permission").into_iter().map(|g| format!("grant {g}")));
     lines
 }
 
@@ -387,36 +456,19 @@ pub fn key_fields(key: &Value) -> Fields {
                 networks
             }
         })
-        .add(
-            "Verify key",
-            if key.get("verify_key").is_some_and(|v| !v.is_null()) {
-                "set"
-            } else {
-                "none"
-            },
-        )
+        .add("Verify key", if key.get("verify_key").is_some_and(|v| !v.is_null()) { "set" } else { "none" })
         .add("Signed writes", text(key.get("require_signed_writes")))
         .add("Last used", field_or(key, "last_used_at", "never"))
         .add("Last used IP", text(key.get("last_used_ip")))
+        .add("Uses", field_or(key, "use_count", "-"))
         .add("Revoked", text(key.get("revoked_at")))
-        .add_list(
-            "Initial privileges",
-            privileges_lines(key.get("initial_privileges")),
-        )
+        .add_list("Initial privileges", privileges_lines(key.get("initial_privileges")))
         .add_rest(key, KEY_FIELDS);
     f
 }
 
 pub fn keys_table(keys: &[Value]) -> Table {
-    let mut table = Table::new(&[
-        "ID",
-        "NAME",
-        "OWNER",
-        "STATUS",
-        "EXPIRES",
-        "REMAINING",
-        "LAST USED",
-    ]);
+    let mut table = Table::new(&["ID", "NAME", "OWNER", "STATUS", "EXPIRES", "REMAINING", "LAST USED"]);
     for key in keys {
         let owner = key.get("owner").and_then(|o| o.get("email"));
         table.push(vec![
@@ -438,20 +490,8 @@ pub fn stats_fields(stats: &Value) -> Fields {
         .add("Active", text(stats.get("active")))
         .add("Expired", text(stats.get("expired")))
         .add("Revoked", text(stats.get("revoked")))
-        .add(
-            "Expiring within 30 days",
-            text(stats.get("expiring_within_30_days")),
-        )
-        .add_rest(
-            stats,
-            &[
-                "total",
-                "active",
-                "expired",
-                "revoked",
-                "expiring_within_30_days",
-            ],
-        );
+        .add("Expiring within 30 days", text(stats.get("expiring_within_30_days")))
+        .add_rest(stats, &["total", "active", "expired", "revoked", "expiring_within_30_days"]);
     f
 }
 
@@ -466,7 +506,8 @@ fn actor_text(record: &Value) -> String {
 }
 
 pub fn logs_table(records: &[Value]) -> Table {
-    let mut table = Table::new(&["TIME", "KIND", "ACTION", "KEY", "ACTOR", "CODE", "IP"]);
+    let mut table =
+        Table::new(&["TIME", "KIND", "ACTION", "KEY", "ACTOR", "CODE", "PERMISSION", "TARGET", "IP", "NODE"]);
     for record in records {
         table.push(vec![
             text(record.get("time")),
@@ -475,7 +516,10 @@ pub fn logs_table(records: &[Value]) -> Table {
             text(record.get("key_id")),
             actor_text(record),
             text(record.get("code")),
+            text(record.get("permission")),
+            text(record.get("target")),
             text(record.get("client_ip")),
+            text(record.get("node")),
         ]);
     }
     table

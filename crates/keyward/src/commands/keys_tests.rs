@@ -10,8 +10,7 @@ use super::*;
 use crate::cli::{Cli, Command};
 
 fn keys_command(args: &[&str]) -> KeysCommand {
-    let cli =
-        Cli::try_parse_from(["keyward", "keys"].into_iter().chain(args.iter().copied())).unwrap();
+    let cli = Cli::try_parse_from(["keyward", "keys"].into_iter().chain(args.iter().copied())).unwrap();
     match cli.command {
         Command::Keys(cmd) => cmd,
         other => panic!("not a keys command: {other:?}"),
@@ -20,9 +19,7 @@ fn keys_command(args: &[&str]) -> KeysCommand {
 
 #[test]
 fn create_body_has_only_given_fields() {
-    let KeysCommand::Create(args) = keys_command(&["create", "--name", "ci"]) else {
-        panic!()
-    };
+    let KeysCommand::Create(args) = keys_command(&["create", "--name", "ci"]) else { panic!() };
     assert_eq!(create_body(&args), json!({"name": "ci"}));
 
     let KeysCommand::Create(args) = keys_command(&[
@@ -63,20 +60,12 @@ fn create_body_has_only_given_fields() {
         })
     );
 
-    let KeysCommand::Create(args) = keys_command(&[
-        "create",
-        "--name",
-        "x",
-        "--inherit",
-        "--expires-at",
-        "2030-01-31T00:00:00Z",
-    ]) else {
+    let KeysCommand::Create(args) =
+        keys_command(&["create", "--name", "x", "--inherit", "--expires-at", "2030-01-31T00:00:00Z"])
+    else {
         panic!()
     };
-    assert_eq!(
-        create_body(&args),
-        json!({"name": "x", "inherit": true, "expires_at": "2030-01-31T00:00:00Z"})
-    );
+    assert_eq!(create_body(&args), json!({"name": "x", "inherit": true, "expires_at": "2030-01-31T00:00:00Z"}));
 }
 
 #[test]
@@ -105,9 +94,7 @@ fn update_body_replaces_or_clears_lists() {
             "lifetime_days": 90
         })
     );
-    let KeysCommand::Update(args) = keys_command(&["update", "k1"]) else {
-        panic!()
-    };
+    let KeysCommand::Update(args) = keys_command(&["update", "k1"]) else { panic!() };
     assert!(update_body(&args).is_err());
 }
 
@@ -138,15 +125,9 @@ fn queries() {
             ("limit", "5".to_owned()),
         ]
     );
-    let KeysCommand::Logs(args) = keys_command(&[
-        "logs",
-        "k1",
-        "k2",
-        "--kind",
-        "audit",
-        "--since",
-        "2030-01-01T00:00:00Z",
-    ]) else {
+    let KeysCommand::Logs(args) =
+        keys_command(&["logs", "k1", "k2", "--kind", "audit", "--since", "2030-01-01T00:00:00Z"])
+    else {
         panic!()
     };
     assert_eq!(
@@ -170,7 +151,7 @@ fn sample_key() -> Value {
         "inherit": false, "roles": [{"role": "global_viewer", "targets": []}],
         "grants": [{"permission": "accounts.config:read", "targets": ["1", "2"]}],
         "networks": ["10.0.0.0/8"], "verify_key": null, "require_signed_writes": false,
-        "last_used_at": null, "last_used_ip": null, "revoked_at": null,
+        "last_used_at": null, "last_used_ip": null, "use_count": 12, "revoked_at": null,
         "initial_privileges": {"inherit": false, "roles": [], "grants": ["x:read"]},
         "new_field": 7
     })
@@ -206,10 +187,13 @@ fn key_fields_show_everything() {
         "Expires:",
         "never",
         "grant x:read",
+        "Uses:",
         "new_field:",
     ] {
         assert!(out.contains(expected), "{expected:?} missing in:\n{out}");
     }
+    assert!(out.lines().any(|l| l.starts_with("Uses:") && l.ends_with(" 12")), "{out}");
+    assert!(!out.contains("use_count"), "use_count is shown as Uses, not again as an unknown field");
 }
 
 #[test]
@@ -229,14 +213,48 @@ fn logs_table_columns() {
                "client_ip": "127.0.0.1"}),
         json!({"id": "l2", "time": "2030-01-01T00:00:01Z", "kind": "usage",
                "action": "key.verified", "key_id": "k1",
-               "actor": {"type": "key", "id": "k9"}, "code": "valid"}),
+               "actor": {"type": "key", "id": "k9"}, "code": "valid",
+               "permission": "events.alerts:read", "target": "acct-1", "node": "n1"}),
     ];
     assert_eq!(
         logs_table(&records).render(),
-        "TIME                  KIND   ACTION        KEY  ACTOR            CODE   IP\n\
-         2030-01-01T00:00:00Z  audit  key.created   k1   dev@example.com  -      127.0.0.1\n\
-         2030-01-01T00:00:01Z  usage  key.verified  k1   key:k9           valid  -\n"
+        "TIME                  KIND   ACTION        KEY  ACTOR            CODE   PERMISSION          TARGET  IP         NODE\n\
+         2030-01-01T00:00:00Z  audit  key.created   k1   dev@example.com  -      -                   -       127.0.0.1  -\n\
+         2030-01-01T00:00:01Z  usage  key.verified  k1   key:k9           valid  events.alerts:read  acct-1  -          n1\n"
     );
+}
+
+#[test]
+fn log_lines_name_the_fields_a_record_has() {
+    let usage = json!({"id": "l2", "time": "2030-01-01T00:00:01Z", "kind": "usage",
+        "action": "forward_auth", "key_id": "k1", "actor": {"type": "key", "id": "k1"},
+        "code": "ip_not_allowed", "permission": "events.alerts:read", "target": "acct\u{1b}1",
+        "client_ip": "203.0.113.7", "node": "n1"});
+    assert_eq!(
+        log_line(&usage),
+        "2030-01-01T00:00:01Z  usage  forward_auth  key=k1  actor=key:k1  code=ip_not_allowed  \
+         permission=events.alerts:read  target=acct\\u{1b}1  ip=203.0.113.7  node=n1"
+    );
+    let audit = json!({"id": "l1", "time": "t", "kind": "audit", "action": "auth.login",
+        "actor": {"type": "admin", "id": "a1", "email": "dev@example.com"}});
+    assert_eq!(log_line(&audit), "t  audit  auth.login  actor=dev@example.com");
+}
+
+#[test]
+fn following_prints_each_record_once_oldest_first() {
+    let rec = |id: &str| json!({"id": id});
+    let ids = |v: Vec<&serde_json::Value>| v.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let mut f = Follower::new(2);
+    // The first page shows only the newest `initial` records.
+    assert_eq!(ids(f.fresh(&[rec("c"), rec("b"), rec("a")])), ["b", "c"]);
+    assert!(f.fresh(&[rec("c"), rec("b"), rec("a")]).is_empty());
+    // New records, oldest first; records falling off the page are not shown again.
+    assert_eq!(ids(f.fresh(&[rec("e"), rec("d"), rec("c")])), ["d", "e"]);
+    assert_eq!(ids(f.fresh(&[rec("f"), rec("e"), rec("d")])), ["f"]);
+    assert!(f.fresh(&[]).is_empty());
+    let mut empty_start = Follower::new(50);
+    assert!(empty_start.fresh(&[]).is_empty());
+    assert_eq!(ids(empty_start.fresh(&[rec("x")])), ["x"]);
 }
 
 #[test]

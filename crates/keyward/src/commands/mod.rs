@@ -20,11 +20,7 @@ use crate::session_file::{self, Session};
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
-    let Cli {
-        server,
-        json,
-        command,
-    } = cli;
+    let Cli { server, json, command } = cli;
     // Built only for client commands: `serve` reads no saved login.
     let ctx = move || Ctx::from_env(server, json);
     match command {
@@ -67,36 +63,22 @@ impl std::fmt::Debug for Ctx {
 impl Ctx {
     /// Reads the saved login and `KEYWARD_API_KEY`, and settles the server URL.
     pub fn from_env(server_flag: Option<String>, json: bool) -> Self {
-        let session =
-            session_file::config_dir()
-                .ok()
-                .and_then(|dir| match session_file::load(&dir) {
-                    Ok(session) => session,
-                    Err(e) => {
-                        eprintln!("warning: ignoring the saved login: {e:#}");
-                        None
-                    }
-                });
+        let session = session_file::config_dir().ok().and_then(|dir| match session_file::load(&dir) {
+            Ok(session) => session,
+            Err(e) => {
+                eprintln!("warning: ignoring the saved login: {e:#}");
+                None
+            }
+        });
         let server = resolve_server(server_flag.as_deref(), session.as_ref());
-        let api_key = std::env::var("KEYWARD_API_KEY")
-            .ok()
-            .filter(|k| !k.trim().is_empty());
-        Self {
-            server,
-            json,
-            session,
-            api_key,
-        }
+        let api_key = std::env::var("KEYWARD_API_KEY").ok().filter(|k| !k.trim().is_empty());
+        Self { server, json, session, api_key }
     }
 
     /// A client carrying this context's credential.
     pub fn client(&self) -> Result<Client> {
-        let token = select_credential(
-            self.api_key.as_deref(),
-            self.session.as_ref(),
-            &self.server,
-            chrono::Utc::now(),
-        )?;
+        let token =
+            select_credential(self.api_key.as_deref(), self.session.as_ref(), &self.server, chrono::Utc::now())?;
         Ok(Client::new(&self.server, Some(token.to_owned()))?)
     }
 
@@ -143,10 +125,7 @@ pub fn select_credential<'a>(
         );
     }
     if session.is_expired(now) {
-        bail!(
-            "the saved login expired at {}: run `keyward login`",
-            session.expires_at
-        );
+        bail!("the saved login expired at {}: run `keyward login`", session.expires_at);
     }
     Ok(&session.session_token)
 }
@@ -154,8 +133,7 @@ pub fn select_credential<'a>(
 /// Compares base URLs as URLs (`http://H:80/` is `http://h`), else as text.
 fn same_server(a: &str, b: &str) -> bool {
     let normalize = |s: &str| {
-        reqwest::Url::parse(s.trim())
-            .map_or_else(|_| s.trim().to_ascii_lowercase(), |u| u.as_str().to_owned())
+        reqwest::Url::parse(s.trim()).map_or_else(|_| s.trim().to_ascii_lowercase(), |u| u.as_str().to_owned())
     };
     normalize(a).trim_end_matches('/') == normalize(b).trim_end_matches('/')
 }
@@ -164,9 +142,7 @@ fn same_server(a: &str, b: &str) -> bool {
 /// trailing line ending.
 pub fn read_stdin_secret() -> Result<String> {
     let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .context("cannot read the password from standard input")?;
+    std::io::stdin().read_to_string(&mut input).context("cannot read the password from standard input")?;
     secret_from_input(&input)
 }
 
@@ -186,9 +162,8 @@ pub fn env_secret(name: &str) -> Option<String> {
 
 /// Prompts on the terminal without echo.
 pub fn prompt_secret(prompt: &str) -> Result<String> {
-    let secret = rpassword::prompt_password(prompt).context(
-        "cannot prompt for a password (is there a terminal?); use --password-stdin instead",
-    )?;
+    let secret = rpassword::prompt_password(prompt)
+        .context("cannot prompt for a password (is there a terminal?); use --password-stdin instead")?;
     if secret.is_empty() {
         bail!("the password is empty");
     }
@@ -216,10 +191,7 @@ pub fn prompt_line(prompt: &str) -> Result<String> {
     eprint!("{prompt}");
     std::io::stderr().flush().ok();
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read standard input")?;
+    std::io::stdin().lock().read_line(&mut line).context("cannot read standard input")?;
     let line = line.trim();
     if line.is_empty() {
         bail!("no answer given");
@@ -247,18 +219,13 @@ mod tests {
     }
 
     fn now() -> chrono::DateTime<chrono::Utc> {
-        chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
-            .unwrap()
-            .to_utc()
+        chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").unwrap().to_utc()
     }
 
     #[test]
     fn server_precedence() {
         let s = session("https://saved.example", "2031-01-01T00:00:00Z");
-        assert_eq!(
-            resolve_server(Some("http://flag/"), Some(&s)),
-            "http://flag"
-        );
+        assert_eq!(resolve_server(Some("http://flag/"), Some(&s)), "http://flag");
         assert_eq!(resolve_server(None, Some(&s)), "https://saved.example");
         assert_eq!(resolve_server(Some(" "), None), DEFAULT_SERVER);
         assert_eq!(resolve_server(None, None), DEFAULT_SERVER);
@@ -267,27 +234,16 @@ mod tests {
     #[test]
     fn api_key_wins_over_session() {
         let s = session("http://h", "2031-01-01T00:00:00Z");
-        assert_eq!(
-            select_credential(Some("kw_key"), Some(&s), "http://h", now()).unwrap(),
-            "kw_key"
-        );
-        assert_eq!(
-            select_credential(None, Some(&s), "http://h/", now()).unwrap(),
-            "sess"
-        );
-        assert_eq!(
-            select_credential(None, Some(&s), "HTTP://H:80", now()).unwrap(),
-            "sess"
-        );
+        assert_eq!(select_credential(Some("kw_key"), Some(&s), "http://h", now()).unwrap(), "kw_key");
+        assert_eq!(select_credential(None, Some(&s), "http://h/", now()).unwrap(), "sess");
+        assert_eq!(select_credential(None, Some(&s), "HTTP://H:80", now()).unwrap(), "sess");
     }
 
     #[test]
     fn session_is_not_sent_elsewhere_or_when_expired() {
         let s = session("http://h", "2031-01-01T00:00:00Z");
         let err = select_credential(None, Some(&s), "http://other", now()).unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("keyward login --server http://other"));
+        assert!(err.to_string().contains("keyward login --server http://other"));
         let old = session("http://h", "2029-01-01T00:00:00Z");
         let err = select_credential(None, Some(&old), "http://h", now()).unwrap_err();
         assert!(err.to_string().contains("expired"));

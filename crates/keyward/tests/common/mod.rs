@@ -34,9 +34,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 pub fn rand_str(len: usize) -> String {
     const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| ALNUM[rng.gen_range(0..ALNUM.len())] as char)
-        .collect()
+    (0..len).map(|_| ALNUM[rng.gen_range(0..ALNUM.len())] as char).collect()
 }
 
 /// A fresh, unused email address.
@@ -47,9 +45,10 @@ pub fn rand_email(tag: &str) -> String {
 /// The database of one test on the run's backend. A run that asked for PostgreSQL fails when
 /// it cannot be reached rather than silently testing nothing.
 pub fn test_database() -> Arc<TestDatabase> {
-    Arc::new(TestDatabase::new().unwrap_or_else(|| {
-        panic!("KEYWARD_TEST_BACKEND=postgres but PostgreSQL is not reachable (see above)")
-    }))
+    Arc::new(
+        TestDatabase::new()
+            .unwrap_or_else(|| panic!("KEYWARD_TEST_BACKEND=postgres but PostgreSQL is not reachable (see above)")),
+    )
 }
 
 /// A running `keyward serve`.
@@ -81,9 +80,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap_or_default().to_owned())
+        self.headers.get(name).map(|v| v.to_str().unwrap_or_default().to_owned())
     }
 
     pub fn content_type(&self) -> String {
@@ -93,11 +90,7 @@ impl Resp {
     /// Asserts the status and returns the body, with a useful message otherwise.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Value {
-        assert_eq!(
-            self.status, status,
-            "expected HTTP {status}, got {}: {}",
-            self.status, self.text
-        );
+        assert_eq!(self.status, status, "expected HTTP {status}, got {}: {}", self.status, self.text);
         &self.json
     }
 
@@ -130,11 +123,7 @@ pub fn unwrap_key(v: &Value) -> Value {
 /// Asserts `resp` is `application/problem+json` with `type,title,status,detail,code`.
 #[track_caller]
 pub fn assert_problem(resp: &Resp, status: u16, code: &str) {
-    assert_eq!(
-        resp.status, status,
-        "expected HTTP {status} ({code}), got {}: {}",
-        resp.status, resp.text
-    );
+    assert_eq!(resp.status, status, "expected HTTP {status} ({code}), got {}: {}", resp.status, resp.text);
     assert!(
         resp.content_type().starts_with("application/problem+json"),
         "error response content-type is {:?}, not application/problem+json: {}",
@@ -143,11 +132,7 @@ pub fn assert_problem(resp: &Resp, status: u16, code: &str) {
     );
     let p = &resp.json;
     for field in ["type", "title", "detail", "code"] {
-        assert!(
-            p[field].is_string(),
-            "problem field {field:?} missing or not a string: {}",
-            resp.text
-        );
+        assert!(p[field].is_string(), "problem field {field:?} missing or not a string: {}", resp.text);
     }
     assert_eq!(p["status"], json!(status), "problem status: {}", resp.text);
     assert_eq!(p["code"], json!(code), "problem code: {}", resp.text);
@@ -218,8 +203,7 @@ impl Server {
             cmd.env("KEYWARD_PEPPER_FILE", pepper_file(&database));
         }
         if !options.no_bootstrap_env {
-            cmd.env("KEYWARD_BOOTSTRAP_EMAIL", ROOT_EMAIL)
-                .env("KEYWARD_BOOTSTRAP_PASSWORD", &root_password);
+            cmd.env("KEYWARD_BOOTSTRAP_EMAIL", ROOT_EMAIL).env("KEYWARD_BOOTSTRAP_PASSWORD", &root_password);
         }
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info,sqlx=warn");
@@ -251,9 +235,7 @@ impl Server {
                     let _ = child.kill();
                     let _ = child.wait();
                     let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-                    panic!(
-                        "keyward serve did not print its listening line within 30 s; output:\n{text}"
-                    );
+                    panic!("keyward serve did not print its listening line within 30 s; output:\n{text}");
                 }
             }
         }
@@ -286,10 +268,7 @@ impl Server {
     /// Stops the server with SIGTERM (graceful) and waits for it and its log readers.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
                 if child.try_wait().ok().flatten().is_some() {
@@ -320,21 +299,12 @@ impl Server {
             headers.push(("content-type".into(), "application/json".into()));
             serde_json::to_vec(b).unwrap()
         });
-        let hdrs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let hdrs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.raw(method, path, &hdrs, raw)
     }
 
     /// A request with exactly these headers and body bytes.
-    pub fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-    ) -> Resp {
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut rb = self.http.request(method, self.url(path));
         for (k, v) in headers {
@@ -343,19 +313,12 @@ impl Server {
         if let Some(b) = body {
             rb = rb.body(b);
         }
-        let resp = rb
-            .send()
-            .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
+        let resp = rb.send().unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
-            status,
-            headers,
-            json,
-            text,
-        }
+        Resp { status, headers, json, text }
     }
 
     pub fn get(&self, path: &str, token: &str) -> Resp {
@@ -379,18 +342,10 @@ impl Server {
     /// Logs in and returns the session token.
     #[track_caller]
     pub fn login(&self, email: &str, password: &str) -> String {
-        let r = self.req(
-            "POST",
-            "/v1/auth/login",
-            None,
-            Some(&json!({"email": email, "password": password})),
-        );
+        let r = self.req("POST", "/v1/auth/login", None, Some(&json!({"email": email, "password": password})));
         let body = r.expect(200);
         let token = body["session_token"].as_str().unwrap().to_owned();
-        assert!(
-            token.starts_with("session."),
-            "session token shape: {token}"
-        );
+        assert!(token.starts_with("session."), "session token shape: {token}");
         token
     }
 
@@ -412,12 +367,7 @@ impl Server {
                     "permissions": permissions}),
         );
         let body = r.expect(201).clone();
-        Admin {
-            id: body["id"].as_str().unwrap().to_owned(),
-            email,
-            password,
-            json: body,
-        }
+        Admin { id: body["id"].as_str().unwrap().to_owned(), email, password, json: body }
     }
 
     /// Creates an admin and logs them in.
@@ -476,10 +426,7 @@ impl Server {
 
     /// The set of actions in `records`.
     pub fn actions(records: &[Value]) -> Vec<String> {
-        records
-            .iter()
-            .filter_map(|r| r["action"].as_str().map(str::to_owned))
-            .collect()
+        records.iter().filter_map(|r| r["action"].as_str().map(str::to_owned)).collect()
     }
 }
 
@@ -558,18 +505,9 @@ impl World {
         let (admin, tok) = srv.admin_session(&root, ADMIN_PERMS);
         let (vadmin, vtok) = srv.admin_session(&root, &["keyward.verify:read"]);
         let _ = vadmin;
-        let (verifier_key, verifier) = srv.create_key(
-            &vtok,
-            &json!({"name": "verifier", "grants": ["keyward.verify:read"]}),
-        );
-        World {
-            srv,
-            root,
-            admin,
-            tok,
-            verifier,
-            verifier_key,
-        }
+        let (verifier_key, verifier) =
+            srv.create_key(&vtok, &json!({"name": "verifier", "grants": ["keyward.verify:read"]}));
+        World { srv, root, admin, tok, verifier, verifier_key }
     }
 
     /// Creates a key for the main admin: `name` plus the fields of `extra`.

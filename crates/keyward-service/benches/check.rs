@@ -1,0 +1,285 @@
+//! Data-plane throughput with the usage log on and off, in the same run (issue "Usage
+//! tracking…": logging on should cost under 10 %).
+//!
+//! Three nodes, each on its own temporary SQLite database with `KEYS` keys (default 10,000;
+//! `KEYWARD_BENCH_KEYS` overrides) created through the service API. Every key is checked once
+//! before measuring, so the caches are warm: what is measured is `Keyward::check` of valid keys
+//! in a fixed random order, with a permission and a client address, as forward-auth calls it.
+//!
+//! - `usage_off`: `usage_log = false`.
+//! - `usage_on`: `usage_log = true`, background writer running (as in production).
+//! - `usage_on_enqueue_only`: `usage_log = true`, no writer: what the checking caller pays
+//!   (building and queueing the event), without the writer's work.
+//!
+//! Criterion groups:
+//! - `check/sequential`: one caller, checks one after another;
+//! - `check/saturated`: 8 concurrent callers on a 2-worker runtime (every core busy; the writer
+//!   competes for them).
+//!
+//! Before every `usage_on` sample its writer has written every record of the samples before
+//! (not merely taken them off the queue), so each sample's records fit in the queue and are
+//! written, nothing is dropped (no sample measures the cheap path of dropping a record), and no
+//! sample pays for another's writes. What a sample leaves unwritten is written outside its
+//! timer: the writer is far slower than the checks (see the end of the run), so these samples
+//! show what the checks pay while the writer works, not a sustainable rate.
+//!
+//! After the groups the run prints: an interleaved A/B of `usage_off` against
+//! `usage_on_enqueue_only` (10 rounds of 50,000 checks each, median ns per check: robust to
+//! load that drifts during the run; the enqueue-only queue is never written); how many records
+//! each node wrote and dropped; and how fast the `usage_on` writer writes 20,000 records of
+//! distinct keys, the rate above which a node keeps answering but drops (and counts) usage
+//! records.
+#![allow(clippy::unwrap_used)]
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use keyward_domain::catalog::GrantInput;
+use keyward_domain::policy::{authorize_admin_management, authorize_keys, KeyAction, Principal};
+use keyward_service::admins::NewAdmin;
+use keyward_service::keys::NewKey;
+use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
+use keyward_service::{Config, Keyward, Options, RequestContext};
+use rand::seq::SliceRandom as _;
+use rand::SeedableRng as _;
+use std::hint::black_box;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ROOT_EMAIL: &str = "root@example.com";
+const ROOT_PASSWORD: &str = "root-password-1";
+const PERMISSION: &str = "events.alerts:read";
+/// Concurrent callers of the `saturated` benchmark.
+const CALLERS: u64 = 8;
+
+/// How a node handles its usage log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `usage_log = false`.
+    Off,
+    /// `usage_log = true`, the background writer running (as in production).
+    On,
+    /// `usage_log = true` and no writer while measured: only what the checking caller pays
+    /// (building and queueing the event); the queue is written between samples.
+    Enqueue,
+}
+
+struct Node {
+    keyward: Keyward,
+    mode: Mode,
+    secrets: Arc<Vec<String>>,
+    _background: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+fn key_count() -> usize {
+    std::env::var("KEYWARD_BENCH_KEYS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000)
+}
+
+async fn principal(keyward: &Keyward, email: &str, password: &str) -> Principal {
+    let ctx = RequestContext::default();
+    let out = keyward.login(email, password, &ctx).await.unwrap();
+    keyward.authenticate(&out.session_token, &ctx).await.unwrap().principal
+}
+
+/// A node with `keys` keys that may read alerts, every one checked once (warm cache).
+async fn node(mode: Mode, keys: usize) -> Node {
+    let usage_log = mode != Mode::Off;
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        database_url: format!("sqlite://{}/keyward.db", dir.path().display()),
+        pepper_file: Some(dir.path().join("pepper")),
+        usage_log,
+        node_name: Some(format!("bench-{mode:?}")),
+        // Without a writer the queue must hold every event of the A/B rounds (and the warm-up
+        // checks), or it would measure dropping.
+        usage_queue_capacity: if mode == Mode::Enqueue { 1 << 20 } else { Config::default().usage_queue_capacity },
+        ..Config::default()
+    };
+    let mut options = Options::new(config);
+    options.env = Box::new(|k| match k {
+        "KEYWARD_BOOTSTRAP_EMAIL" => Some(ROOT_EMAIL.into()),
+        "KEYWARD_BOOTSTRAP_PASSWORD" => Some(ROOT_PASSWORD.into()),
+        _ => None,
+    });
+    let (keyward, _) = Keyward::start(options).await.unwrap();
+    let background = (mode != Mode::Enqueue).then(|| keyward.spawn_background());
+
+    let root = principal(&keyward, ROOT_EMAIL, ROOT_PASSWORD).await;
+    let ctx = RequestContext::default();
+    keyward
+        .create_admin(
+            &authorize_admin_management(&root).unwrap(),
+            NewAdmin {
+                email: "bench@example.com".into(),
+                name: "Bench".into(),
+                password: "bench-password-1".into(),
+                role: "admin".into(),
+                can_manage_keys: true,
+                permissions: vec![GrantInput::Bare("events.*:write".into())],
+            },
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let admin = principal(&keyward, "bench@example.com", "bench-password-1").await;
+    let issue = authorize_keys(&admin, KeyAction::Issue, keyward.config().policy()).unwrap();
+    let started = Instant::now();
+    let mut secrets = Vec::with_capacity(keys);
+    for i in 0..keys {
+        let input = NewKey {
+            name: format!("bench-{i}"),
+            grants: Some(vec![GrantInput::Bare(PERMISSION.into())]),
+            ..NewKey::default()
+        };
+        let issued = keyward.create_key(&issue, input, &ctx).await.unwrap();
+        secrets.push(issued.secret.expose().to_owned());
+    }
+    eprintln!("node {mode:?}: {keys} keys created in {:.1?}", started.elapsed());
+    let node = Node { keyward, mode, secrets: Arc::new(secrets), _background: background, _dir: dir };
+    for secret in node.secrets.iter() {
+        assert_eq!(check(&node.keyward, secret).await, VerifyCode::Valid);
+    }
+    drain(&node).await;
+    node
+}
+
+/// One data-plane check, as forward-auth makes it.
+async fn check(keyward: &Keyward, secret: &str) -> VerifyCode {
+    let permission = PERMISSION.parse().unwrap();
+    let client_ip: IpAddr = "203.0.113.7".parse().unwrap();
+    let query = VerifyQuery { key: secret, permission: Some(&permission), target: None, client_ip: Some(client_ip) };
+    keyward.check(query, Channel::ForwardAuth).await.unwrap().code
+}
+
+/// Waits until the node's writer has written (or dropped) every event of its checks so far.
+async fn drain(node: &Node) {
+    if node.mode != Mode::On {
+        return;
+    }
+    loop {
+        let m = node.keyward.metrics();
+        let checks: u64 = m.verifications.iter().map(|(_, n)| n).sum();
+        if m.usage_written + m.usage_dropped >= checks {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// `iters` checks of the node's keys in a fixed random order, from `first` on.
+async fn run_checks(keyward: Keyward, secrets: Arc<Vec<String>>, order: Arc<Vec<usize>>, first: u64, iters: u64) {
+    for i in first..first + iters {
+        let secret = &secrets[order[(i as usize) % order.len()]];
+        black_box(check(&keyward, secret).await);
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let keys = key_count();
+    let (off, on, enqueue) = rt
+        .block_on(async { (node(Mode::Off, keys).await, node(Mode::On, keys).await, node(Mode::Enqueue, keys).await) });
+    let mut order: Vec<usize> = (0..keys).collect();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(6));
+    let order = Arc::new(order);
+    let nodes = [("usage_off", &off), ("usage_on", &on)];
+    let drain_all = || rt.block_on(drain(&on));
+
+    let mut group = c.benchmark_group("check/sequential");
+    group.throughput(Throughput::Elements(1));
+    for (name, node) in nodes {
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter_custom(|iters| {
+                drain_all();
+                let (keyward, secrets, order) = (node.keyward.clone(), node.secrets.clone(), order.clone());
+                rt.block_on(async move {
+                    let started = Instant::now();
+                    run_checks(keyward, secrets, order, 0, iters).await;
+                    started.elapsed()
+                })
+            });
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("check/saturated");
+    group.throughput(Throughput::Elements(1));
+    for (name, node) in nodes {
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter_custom(|iters| {
+                drain_all();
+                let per_caller = iters.div_ceil(CALLERS);
+                rt.block_on(async {
+                    let started = Instant::now();
+                    let tasks: Vec<_> = (0..CALLERS)
+                        .map(|c| {
+                            let (keyward, secrets, order) = (node.keyward.clone(), node.secrets.clone(), order.clone());
+                            tokio::spawn(run_checks(keyward, secrets, order, c * per_caller * 7919, per_caller))
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.unwrap();
+                    }
+                    started.elapsed()
+                })
+            });
+        });
+    }
+    group.finish();
+
+    // Interleaved A/B of what the caller pays: off, enqueue-only, off, … (the enqueue-only
+    // queue is not written until the end, so it never drops).
+    const ROUND: u64 = 50_000;
+    let mut per_check: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..10u64 {
+        for (i, node) in [&off, &enqueue].into_iter().enumerate() {
+            let (keyward, secrets, order) = (node.keyward.clone(), node.secrets.clone(), order.clone());
+            let elapsed = rt.block_on(async move {
+                let started = Instant::now();
+                run_checks(keyward, secrets, order, round * ROUND, ROUND).await;
+                started.elapsed()
+            });
+            per_check[i].push(elapsed.as_nanos() as f64 / ROUND as f64);
+        }
+    }
+    let [off_ns, enqueue_ns] = per_check.map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        (v[4] + v[5]) / 2.0
+    });
+    eprintln!(
+        "interleaved A/B, median of 10 rounds of {ROUND} checks: usage_off {off_ns:.0} ns/check, \
+         usage_on_enqueue_only {enqueue_ns:.0} ns/check, ratio {:.3}",
+        enqueue_ns / off_ns
+    );
+
+    drain_all();
+    for (name, node) in [("usage_off", &off), ("usage_on", &on), ("usage_on_enqueue_only", &enqueue)] {
+        let m = node.keyward.metrics();
+        let checks: u64 = m.verifications.iter().map(|(_, n)| n).sum();
+        eprintln!(
+            "{name}: {checks} checks, usage records queued {}, written {}, dropped {}",
+            m.usage_queue_depth, m.usage_written, m.usage_dropped
+        );
+    }
+
+    // How fast the background writer writes: 20,000 checks of distinct keys (they fit in the
+    // queue), then the time until the `usage_on` writer has written them all.
+    const WRITES: u64 = 20_000;
+    let (keyward, secrets, order) = (on.keyward.clone(), on.secrets.clone(), order.clone());
+    let written = rt.block_on(async {
+        let started = Instant::now();
+        run_checks(keyward, secrets, order, 0, WRITES).await;
+        drain(&on).await;
+        started.elapsed()
+    });
+    eprintln!(
+        "usage writer: {WRITES} checks of {} distinct keys checked and written in {written:.2?} = {:.0} records/s",
+        keys.min(WRITES as usize),
+        WRITES as f64 / written.as_secs_f64()
+    );
+    let m = on.keyward.metrics();
+    eprintln!("usage_on after it: written {}, dropped {}", m.usage_written, m.usage_dropped);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,142 @@
+//! The filtered listings both backends run (keys, key stats, log search), built once, generic
+//! over the database. The only dialect difference is passed in: the case-insensitive `LIKE`.
+
+use crate::codec::millis;
+use crate::rows::{parse_key_cursor, KEY_COLUMNS, LOG_COLUMNS};
+use crate::{KeyQuery, LogQuery, StatsQuery, StatusFilter, StoreError, StoreResult};
+use keyward_domain::policy::Visibility;
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
+fn push_visibility<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>, v: &Visibility, column: &str)
+where
+    String: Encode<'a, DB> + Type<DB>,
+{
+    if let Visibility::OwnedBy(owner) = v {
+        qb.push(format!(" AND {column} = ")).push_bind(owner.to_string());
+    }
+}
+
+/// `SELECT … FROM api_keys` for a listing page: one row more than the limit, to tell whether a
+/// next page exists. `ilike` is the dialect's case-insensitive `LIKE`.
+pub(crate) fn list_keys<'a, DB: Database>(query: &KeyQuery, ilike: &str) -> StoreResult<QueryBuilder<'a, DB>>
+where
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let now = millis(query.now);
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys k LEFT JOIN admins a ON a.id = k.owner_id WHERE k.deleted_at IS NULL"
+    ));
+    push_visibility(&mut qb, &query.visibility, "k.owner_id");
+    if let Some(owner) = &query.owner {
+        qb.push(" AND k.owner_id = ").push_bind(owner.to_string());
+    }
+    match query.status {
+        StatusFilter::All => {}
+        StatusFilter::Active => {
+            qb.push(" AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ").push_bind(now).push(")");
+        }
+        StatusFilter::Expired => {
+            qb.push(" AND k.revoked_at IS NULL AND k.expires_at <= ").push_bind(now);
+        }
+        StatusFilter::Revoked => {
+            qb.push(" AND k.revoked_at IS NOT NULL");
+        }
+    }
+    if let Some(before) = query.expiring_before {
+        qb.push(" AND k.revoked_at IS NULL AND k.expires_at > ")
+            .push_bind(now)
+            .push(" AND k.expires_at <= ")
+            .push_bind(millis(before));
+    }
+    if let Some(q) = &query.q {
+        let pattern = crate::rows::like_pattern(q);
+        qb.push(" AND (");
+        for (i, column) in ["k.id", "k.name", "k.description", "a.email"].iter().enumerate() {
+            if i > 0 {
+                qb.push(" OR ");
+            }
+            qb.push(format!("{column} {ilike} ")).push_bind(pattern.clone()).push(" ESCAPE '\\'");
+        }
+        qb.push(")");
+    }
+    if let Some(cursor) = &query.cursor {
+        let (ms, id) = parse_key_cursor(cursor)?;
+        qb.push(" AND (k.created_at < ")
+            .push_bind(ms)
+            .push(" OR (k.created_at = ")
+            .push_bind(ms)
+            .push(" AND k.id < ")
+            .push_bind(id)
+            .push("))");
+    }
+    qb.push(" ORDER BY k.created_at DESC, k.id DESC LIMIT ").push_bind(i64::from(query.limit) + 1);
+    Ok(qb)
+}
+
+/// `SELECT` of the five counts of `GET /v1/keys/stats`, in that order.
+pub(crate) fn key_stats<'a, DB: Database>(query: &StatsQuery) -> QueryBuilder<'a, DB>
+where
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let now = millis(query.now);
+    let mut qb = QueryBuilder::new(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ",
+    );
+    qb.push_bind(now)
+        .push(") THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at <= ")
+        .push_bind(now)
+        .push(
+            " THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN revoked_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at > ",
+        )
+        .push_bind(now)
+        .push(" AND expires_at <= ")
+        .push_bind(millis(query.expiring_before))
+        .push(" THEN 1 ELSE 0 END), 0) FROM api_keys WHERE deleted_at IS NULL");
+    push_visibility(&mut qb, &query.visibility, "owner_id");
+    qb
+}
+
+/// `SELECT seq, … FROM logs` for a search page, newest first, one row more than the limit.
+pub(crate) fn search_logs<'a, DB: Database>(query: &LogQuery) -> StoreResult<QueryBuilder<'a, DB>>
+where
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(format!("SELECT seq, {LOG_COLUMNS} FROM logs WHERE TRUE"));
+    if let Visibility::OwnedBy(owner) = &query.visibility {
+        qb.push(" AND (key_owner_id = ")
+            .push_bind(owner.to_string())
+            .push(" OR (key_id IS NULL AND action LIKE 'auth.%' AND subject_admin_id = ")
+            .push_bind(owner.to_string())
+            .push("))");
+    }
+    if !query.key_ids.is_empty() {
+        qb.push(" AND key_id IN (");
+        let mut list = qb.separated(", ");
+        for id in &query.key_ids {
+            list.push_bind(id.to_string());
+        }
+        qb.push(")");
+    }
+    if let Some(kind) = query.kind {
+        qb.push(" AND kind = ").push_bind(kind.as_str().to_string());
+    }
+    if let Some(action) = &query.action {
+        qb.push(" AND action = ").push_bind(action.clone());
+    }
+    if let Some(since) = query.since {
+        qb.push(" AND time >= ").push_bind(millis(since));
+    }
+    if let Some(until) = query.until {
+        qb.push(" AND time <= ").push_bind(millis(until));
+    }
+    if let Some(cursor) = &query.cursor {
+        let seq: i64 = cursor.parse().map_err(|_| StoreError::InvalidCursor)?;
+        qb.push(" AND seq < ").push_bind(seq);
+    }
+    qb.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(query.limit) + 1);
+    Ok(qb)
+}
