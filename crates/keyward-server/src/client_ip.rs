@@ -4,9 +4,11 @@
 //! The rule (SPEC §8 "Networks"): walk `X-Forwarded-For` from the right (the entries trusted
 //! proxies appended) and take the first address that is not itself a trusted proxy; when every
 //! entry is a trusted proxy (or there is none), `X-Real-IP`; then the left-most address of
-//! `X-Forwarded-For`; then the peer itself. Entries that do not parse as an address (with an
-//! optional port) are ignored. A request whose peer is unknown (in-process tests without
-//! `ConnectInfo`) has no client address, and then forwarding headers are not believed either.
+//! `X-Forwarded-For`; then the peer itself. An entry that does not parse as an address (with an
+//! optional port), met before any untrusted address, makes the client unknown: skipping it could
+//! hand the decision to an address the client wrote itself further left. A request whose peer
+//! is unknown (in-process tests without `ConnectInfo`) has no client address, and then
+//! forwarding headers are not believed either.
 //!
 //! This one function serves every request's [`RequestContext`](keyward_service::RequestContext)
 //! and forward-auth, so the two can never disagree.
@@ -27,10 +29,10 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted_proxies: &[I
     for line in forwarded.iter().rev() {
         let Ok(line) = line.to_str() else { continue };
         for entry in line.rsplit(',') {
-            if let Some(ip) = parse_entry(entry) {
-                if !is_trusted(ip, trusted_proxies) {
-                    return Some(ip);
-                }
+            match parse_entry(entry) {
+                Some(ip) if is_trusted(ip, trusted_proxies) => continue,
+                Some(ip) => return Some(ip),
+                None => return None,
             }
         }
     }
@@ -91,11 +93,15 @@ mod tests {
     }
 
     #[test]
-    fn garbage_entries_are_ignored_and_ports_stripped() {
+    fn ports_are_stripped_and_garbage_makes_the_client_unknown() {
         let h = headers(&[("x-forwarded-for", "198.51.100.7:5555, not-an-ip, [2001:db8::1]:80")]);
         assert_eq!(client_ip(Some(ip("127.0.0.1")), &h, &trusted()), Some(ip("2001:db8::1")));
+        // What the proxy appended cannot be read: the address the client wrote to its left must
+        // not be believed instead.
         let h = headers(&[("x-forwarded-for", "198.51.100.7, unknown")]);
-        assert_eq!(client_ip(Some(ip("127.0.0.1")), &h, &trusted()), Some(ip("198.51.100.7")));
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &h, &trusted()), None);
+        let h = headers(&[("x-forwarded-for", "198.51.100.7, unknown, 10.0.0.1")]);
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &h, &trusted()), None);
     }
 
     #[test]
