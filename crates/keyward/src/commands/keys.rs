@@ -394,6 +394,7 @@ const KEY_FIELDS: &[&str] = &[
     "use_count",
     "revoked_at",
     "initial_privileges",
+    "effective_grants",
 ];
 
 fn owner_text(key: &Value) -> String {
@@ -448,6 +449,7 @@ pub fn key_fields(key: &Value) -> Fields {
         .add("Inherit", text(key.get("inherit")))
         .add_list("Roles", list_of(key.get("roles"), "role"))
         .add_list("Grants", list_of(key.get("grants"), "permission"))
+        .add_list("Effective grants", list_of(key.get("effective_grants"), "permission"))
         .add_list("Networks", {
             let networks = list_of(key.get("networks"), "network");
             if networks.is_empty() {
