@@ -394,22 +394,12 @@ impl KeyStore for PostgresStore {
             });
             qb.build().execute(&mut *tx).await.map_err(backend)?;
         }
-        for u in uses {
-            // SET expressions see the row as it was, so the address follows the latest use.
-            sqlx::query(
-                "UPDATE api_keys SET use_count = use_count + $1, \
-                 last_used_ip = CASE WHEN last_used_at IS NULL OR last_used_at <= $2 \
-                 THEN COALESCE($3, last_used_ip) ELSE last_used_ip END, \
-                 last_used_at = GREATEST(COALESCE(last_used_at, 0), $4) WHERE id = $5",
-            )
-            .bind(u.count as i64)
-            .bind(millis(u.last_used_at))
-            .bind(&u.last_used_ip)
-            .bind(millis(u.last_used_at))
-            .bind(u.key_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        for chunk in uses.chunks(500) {
+            crate::queries::record_uses::<Postgres>(chunk, "GREATEST")
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
         }
         commit(tx).await
     }

@@ -140,3 +140,28 @@ where
     qb.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(query.limit) + 1);
     Ok(qb)
 }
+
+/// One set-based `UPDATE` applying a batch of key uses: use counts added, and `last_used_*`
+/// moved to each batch's latest use unless a later one is stored already (SET expressions see
+/// the row as it was). `greatest` is the dialect's two-argument maximum (`MAX` / `GREATEST`).
+pub(crate) fn record_uses<'a, DB: Database>(uses: &[crate::KeyUse], greatest: &str) -> QueryBuilder<'a, DB>
+where
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+    Option<String>: Encode<'a, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new("WITH v(id, n, t, ip) AS (");
+    qb.push_values(uses, |mut row, u| {
+        row.push_bind(u.key_id.to_string())
+            .push_bind(u.count as i64)
+            .push_bind(millis(u.last_used_at))
+            .push_bind(u.last_used_ip.clone());
+    });
+    qb.push(format!(
+        ") UPDATE api_keys SET use_count = api_keys.use_count + v.n, \
+         last_used_ip = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.t \
+         THEN COALESCE(v.ip, api_keys.last_used_ip) ELSE api_keys.last_used_ip END, \
+         last_used_at = {greatest}(COALESCE(api_keys.last_used_at, 0), v.t) FROM v WHERE api_keys.id = v.id"
+    ));
+    qb
+}

@@ -373,22 +373,8 @@ impl KeyStore for SqliteStore {
             });
             qb.build().execute(&mut *tx).await.map_err(backend)?;
         }
-        for u in uses {
-            // SET expressions see the row as it was, so the address follows the latest use.
-            sqlx::query(
-                "UPDATE api_keys SET use_count = use_count + ?, \
-                 last_used_ip = CASE WHEN last_used_at IS NULL OR last_used_at <= ? \
-                 THEN COALESCE(?, last_used_ip) ELSE last_used_ip END, \
-                 last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
-            )
-            .bind(u.count as i64)
-            .bind(millis(u.last_used_at))
-            .bind(&u.last_used_ip)
-            .bind(millis(u.last_used_at))
-            .bind(u.key_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        for chunk in uses.chunks(500) {
+            crate::queries::record_uses::<Sqlite>(chunk, "MAX").build().execute(&mut *tx).await.map_err(backend)?;
         }
         commit(tx).await
     }
