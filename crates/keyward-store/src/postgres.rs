@@ -436,22 +436,13 @@ impl SessionStore for PostgresStore {
     }
 
     async fn get_session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Session>> {
-        let row =
-            sqlx::query("SELECT admin_id, csrf_token, created_at, expires_at FROM sessions WHERE token_hash = $1")
+        let row: Option<SessionRow> =
+            sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"))
                 .bind(token_hash.to_vec())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
-        row.map(|r| {
-            Ok(Session {
-                token_hash: *token_hash,
-                admin_id: AdminId::from_string(r.try_get::<String, _>("admin_id").map_err(backend)?),
-                csrf_token: r.try_get("csrf_token").map_err(backend)?,
-                created_at: time(r.try_get("created_at").map_err(backend)?)?,
-                expires_at: time(r.try_get("expires_at").map_err(backend)?)?,
-            })
-        })
-        .transpose()
+        row.map(|r| r.into_session(*token_hash)).transpose()
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()> {

@@ -184,3 +184,26 @@ pub(crate) fn like_pattern(q: &str) -> String {
     let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
+
+/// The columns [`SessionRow`] reads (the token hash is the lookup key, not read back).
+pub(crate) const SESSION_COLUMNS: &str = "admin_id, csrf_token, created_at, expires_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    admin_id: String,
+    csrf_token: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl SessionRow {
+    pub(crate) fn into_session(self, token_hash: [u8; 32]) -> StoreResult<crate::Session> {
+        Ok(crate::Session {
+            token_hash,
+            admin_id: AdminId::from_string(self.admin_id),
+            csrf_token: self.csrf_token,
+            created_at: time(self.created_at)?,
+            expires_at: time(self.expires_at)?,
+        })
+    }
+}
