@@ -93,7 +93,11 @@ pub fn render(snapshot: &Snapshot, http: &HttpMetrics) -> String {
             "Usage records dropped because the queue was full (or could not be written).",
             snapshot.usage_dropped,
         ),
-        ("keyward_usage_written_total", "Usage records written to the database.", snapshot.usage_written),
+        (
+            "keyward_usage_written_total",
+            "Checks written to the usage log (identical checks of one batch share a record).",
+            snapshot.usage_written,
+        ),
     ];
     for (name, help, value) in counters {
         header(&mut out, name, "counter", help);

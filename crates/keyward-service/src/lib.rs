@@ -179,9 +179,10 @@ impl Keyward {
 
     /// A new audit record stamped now.
     fn audit(&self, action: &str, actor: &Actor, ctx: &RequestContext) -> LogRecord {
+        let time = self.now();
         LogRecord {
-            id: keyward_domain::ids::random_base62(&mut rand::thread_rng(), 20),
-            time: self.now(),
+            id: keyward_domain::ids::log_record_id(&mut rand::thread_rng(), time.timestamp_millis()),
+            time,
             kind: LogKind::Audit,
             action: action.into(),
             key_id: None,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Events written per transaction at most.
-pub const BATCH: usize = 1000;
+pub const BATCH: usize = 5000;
 
 /// One data-plane check, as the usage log records it.
 #[derive(Debug, Clone)]
@@ -108,29 +108,54 @@ impl UsageLog {
         self.written.load(Ordering::Relaxed)
     }
 
-    /// The records and coalesced key uses a batch of events stands for.
+    /// The records and coalesced key uses a batch of events stands for. Identical checks in one
+    /// batch (same action, key, answer, permission, target and client address) become one record
+    /// with their `count` and the time of the first in `details`: under load the writer takes
+    /// large batches, and a client hammering one key costs one row per batch, not one per check.
     fn to_records(&self, events: &[UsageEvent]) -> (Vec<LogRecord>, Vec<KeyUse>) {
         let mut uses: HashMap<&KeyId, KeyUse> = HashMap::new();
-        let mut rng = rand::thread_rng();
-        let records = events
-            .iter()
-            .map(|e| {
-                let client_ip = e.client_ip.map(|ip| network::canonical(ip).to_string());
-                if let (true, Some(key)) = (e.success, &e.key) {
-                    let u = uses.entry(&key.id).or_insert_with(|| KeyUse {
-                        key_id: key.id.clone(),
-                        last_used_at: e.time,
-                        last_used_ip: client_ip.clone(),
-                        count: 0,
-                    });
-                    u.count += 1;
-                    if e.time >= u.last_used_at {
-                        u.last_used_at = e.time;
-                        u.last_used_ip = client_ip.clone();
-                    }
+        let mut groups: HashMap<RecordIdentity<'_>, Group> = HashMap::new();
+        let mut order = Vec::new();
+        for e in events {
+            let identity = RecordIdentity {
+                action: e.action,
+                key: e.key.as_ref().map(|k| &k.id),
+                code: e.code,
+                permission: e.permission.as_ref(),
+                target: e.target.as_deref(),
+                client_ip: e.client_ip,
+            };
+            let group = groups.entry(identity).or_insert_with(|| {
+                order.push(identity);
+                Group { event: e, first: e.time, count: 0 }
+            });
+            group.count += 1;
+            group.first = group.first.min(e.time);
+            if e.time >= group.event.time {
+                group.event = e;
+            }
+            if let (true, Some(key)) = (e.success, &e.key) {
+                let u = uses.entry(&key.id).or_insert_with(|| KeyUse {
+                    key_id: key.id.clone(),
+                    last_used_at: e.time,
+                    last_used_ip: None,
+                    count: 0,
+                });
+                u.count += 1;
+                if e.time >= u.last_used_at {
+                    u.last_used_at = e.time;
+                    u.last_used_ip = e.client_ip.map(|ip| network::canonical(ip).to_string());
                 }
+            }
+        }
+        let mut rng = rand::thread_rng();
+        let records = order
+            .iter()
+            .filter_map(|identity| groups.get(identity))
+            .map(|g| {
+                let e = g.event;
                 LogRecord {
-                    id: keyward_domain::ids::random_base62(&mut rng, 20),
+                    id: keyward_domain::ids::log_record_id(&mut rng, e.time.timestamp_millis()),
                     time: e.time,
                     kind: LogKind::Usage,
                     action: e.action.into(),
@@ -141,17 +166,40 @@ impl UsageLog {
                         Some(k) => Actor::Key { id: k.id.clone(), owner_email: k.owner_email.clone() },
                         None => Actor::System,
                     },
-                    client_ip,
+                    client_ip: e.client_ip.map(|ip| network::canonical(ip).to_string()),
                     code: Some(e.code.into()),
                     permission: e.permission.as_ref().map(ToString::to_string),
                     target: e.target.as_deref().map(str::to_owned),
                     node: Some(self.node.clone()),
-                    details: None,
+                    details: (g.count > 1).then(|| {
+                        serde_json::json!({
+                            "count": g.count,
+                            "first_at": g.first.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        })
+                    }),
                 }
             })
             .collect();
         (records, uses.into_values().collect())
     }
+}
+
+/// What makes two checks the same usage record (apart from their time).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct RecordIdentity<'a> {
+    action: &'static str,
+    key: Option<&'a KeyId>,
+    code: &'static str,
+    permission: Option<&'a Permission>,
+    target: Option<&'a str>,
+    client_ip: Option<IpAddr>,
+}
+
+/// Identical checks of one batch: the latest stands for them all.
+struct Group<'a> {
+    event: &'a UsageEvent,
+    first: DateTime<Utc>,
+    count: u64,
 }
 
 /// Aborts a task when dropped, so background work stops together.
@@ -175,10 +223,10 @@ impl Keyward {
         let (records, uses) = self.inner.usage.to_records(events);
         match self.store().record_usage(&records, &uses).await {
             Ok(()) => {
-                self.inner.usage.written.fetch_add(records.len() as u64, Ordering::Relaxed);
+                self.inner.usage.written.fetch_add(events.len() as u64, Ordering::Relaxed);
             }
             Err(e) => {
-                self.inner.usage.dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
+                self.inner.usage.dropped.fetch_add(events.len() as u64, Ordering::Relaxed);
                 tracing::warn!(error = %e, records = records.len(), "could not write usage records");
             }
         }

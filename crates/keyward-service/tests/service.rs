@@ -348,6 +348,50 @@ async fn checks_are_logged_and_move_last_use_only_when_they_succeed() {
 }
 
 #[tokio::test]
+async fn identical_checks_written_in_one_batch_share_a_record_with_their_count() {
+    let n = node().await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let ctx = RequestContext::default();
+    let issued = n
+        .keyward
+        .create_key(&n.access(&alice, KeyAction::Issue), key("k", &["events.alerts:read"], None), &ctx)
+        .await
+        .unwrap();
+    let read = "events.alerts:read".parse().unwrap();
+    let first = n.keyward.now();
+    let (a, b) = ("203.0.113.7".parse().unwrap(), "198.51.100.1".parse().unwrap());
+    for i in 0..7 {
+        let client_ip = Some(if i == 3 || i == 5 { b } else { a });
+        let q = VerifyQuery { key: issued.secret.expose(), permission: Some(&read), target: None, client_ip };
+        n.keyward.check(q, Channel::Verify).await.unwrap();
+        n.clock.advance(Duration::seconds(1));
+    }
+    // No background writer runs here: the seven checks are one batch for the flush.
+    n.keyward.flush_usage().await;
+    let id = issued.view.key.id.clone();
+    let search = LogSearch { key_ids: vec![id.to_string()], kind: Some("usage".into()), ..Default::default() };
+    let records = n.keyward.search_logs(&authorize_logs(&alice).unwrap(), search).await.unwrap().items;
+    let mut seen: Vec<_> = records
+        .iter()
+        .map(|r| {
+            let count = r.details.as_ref().unwrap()["count"].as_u64().unwrap();
+            (r.client_ip.clone().unwrap(), count, r.time.timestamp_millis())
+        })
+        .collect();
+    seen.sort();
+    let at = |s: i64| (first + Duration::seconds(s)).timestamp_millis();
+    assert_eq!(seen, [("198.51.100.1".to_string(), 2, at(5)), ("203.0.113.7".to_string(), 5, at(6))]);
+    let from_a = records.iter().find(|r| r.client_ip.as_deref() == Some("203.0.113.7")).unwrap();
+    assert_eq!(
+        from_a.details.as_ref().unwrap()["first_at"],
+        first.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    let view = n.keyward.get_key(&n.access(&alice, KeyAction::Read), &id).await.unwrap();
+    assert_eq!((view.key.use_count, view.key.last_used_ip.as_deref()), (7, Some("203.0.113.7")));
+    assert_eq!(n.keyward.metrics().usage_written, 7, "the metric counts checks, not rows");
+}
+
+#[tokio::test]
 async fn usage_logging_can_be_switched_off() {
     let n = node_with(|c| c.usage_log = false).await;
     let alice = n.admin("alice@example.com", &["events.*:write"]).await;
