@@ -317,16 +317,14 @@ impl KeyStore for PostgresStore {
     }
 
     async fn get_key_with_owner(&self, id: &KeyId) -> StoreResult<Option<KeyWithOwner>> {
-        sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys k LEFT JOIN admins a ON a.id = k.owner_id WHERE k.id = $1"
-        ))
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(key_from)
-        .transpose()
+        sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM {KEY_SOURCE} WHERE k.id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(key_from)
+            .transpose()
     }
 
     async fn update_key(&self, key: &ApiKey, expected_version: i64, audits: &[LogRecord]) -> StoreResult<()> {

@@ -2,7 +2,7 @@
 //! over the database. The only dialect difference is passed in: the case-insensitive `LIKE`.
 
 use crate::codec::millis;
-use crate::rows::{parse_key_cursor, KEY_COLUMNS, LOG_COLUMNS};
+use crate::rows::{parse_key_cursor, KEY_COLUMNS, KEY_SOURCE, LOG_COLUMNS};
 use crate::{KeyQuery, LogQuery, StatsQuery, StatusFilter, StoreError, StoreResult};
 use keyward_domain::policy::Visibility;
 use sqlx::{Database, Encode, QueryBuilder, Type};
@@ -24,9 +24,7 @@ where
     String: Encode<'a, DB> + Type<DB>,
 {
     let now = millis(query.now);
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys k LEFT JOIN admins a ON a.id = k.owner_id WHERE k.deleted_at IS NULL"
-    ));
+    let mut qb = QueryBuilder::new(format!("SELECT {KEY_COLUMNS} FROM {KEY_SOURCE} WHERE k.deleted_at IS NULL"));
     push_visibility(&mut qb, &query.visibility, "k.owner_id");
     if let Some(owner) = &query.owner {
         qb.push(" AND k.owner_id = ").push_bind(owner.to_string());
@@ -141,16 +139,16 @@ where
     Ok(qb)
 }
 
-/// One set-based `UPDATE` applying a batch of key uses: use counts added, and `last_used_*`
-/// moved to each batch's latest use unless a later one is stored already (SET expressions see
-/// the row as it was). `greatest` is the dialect's two-argument maximum (`MAX` / `GREATEST`).
+/// One upsert applying a batch of key uses: use counts added, and `last_used_*` moved to each
+/// batch's latest use unless a later one is stored already (SET expressions see the row as it
+/// was). `greatest` is the dialect's two-argument maximum (`MAX` / `GREATEST`).
 pub(crate) fn record_uses<'a, DB: Database>(uses: &[crate::KeyUse], greatest: &str) -> QueryBuilder<'a, DB>
 where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
     Option<String>: Encode<'a, DB> + Type<DB>,
 {
-    let mut qb = QueryBuilder::new("WITH v(id, n, t, ip) AS (");
+    let mut qb = QueryBuilder::new("INSERT INTO key_usage (key_id, use_count, last_used_at, last_used_ip) ");
     qb.push_values(uses, |mut row, u| {
         row.push_bind(u.key_id.to_string())
             .push_bind(u.count as i64)
@@ -158,10 +156,10 @@ where
             .push_bind(u.last_used_ip.clone());
     });
     qb.push(format!(
-        ") UPDATE api_keys SET use_count = api_keys.use_count + v.n, \
-         last_used_ip = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.t \
-         THEN COALESCE(v.ip, api_keys.last_used_ip) ELSE api_keys.last_used_ip END, \
-         last_used_at = {greatest}(COALESCE(api_keys.last_used_at, 0), v.t) FROM v WHERE api_keys.id = v.id"
+        " ON CONFLICT (key_id) DO UPDATE SET use_count = key_usage.use_count + excluded.use_count, \
+         last_used_ip = CASE WHEN key_usage.last_used_at <= excluded.last_used_at \
+         THEN COALESCE(excluded.last_used_ip, key_usage.last_used_ip) ELSE key_usage.last_used_ip END, \
+         last_used_at = {greatest}(key_usage.last_used_at, excluded.last_used_at)"
     ));
     qb
 }
