@@ -2,11 +2,15 @@
 //! recorded off the hot path.
 //!
 //! A check only pushes an event into a bounded queue (`try_send`: never waits). A background
-//! writer takes up to [`BATCH`] events at a time and writes them, with the `last_used_*` and use
-//! counts they imply (coalesced per key), in one transaction. When the queue is full the event
-//! is dropped and counted (a metric, and a warning at most every ten seconds): verification
-//! never blocks on storage. Audit records never travel this way; they are written with their
-//! change.
+//! writer drains the queue continuously into an in-memory [`Aggregate`] and writes it, with the
+//! `last_used_*` and use counts it implies (coalesced per key), in one transaction at most once
+//! per [`WRITE_INTERVAL`] (at once after a quiet spell, so a lone check is written without
+//! delay). Identical checks of one interval become one record with a count: under load the
+//! writer's work grows with the number of distinct clients and keys, not with the number of
+//! checks, which is what keeps it from competing with the data plane for the CPU. When the
+//! queue is full the event is dropped and counted (a metric, and a warning at most every ten
+//! seconds): verification never blocks on storage. Audit records never travel this way; they
+//! are written with their change.
 
 use crate::cache::CachedKey;
 use crate::Keyward;
@@ -24,8 +28,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Events written per transaction at most.
-pub const BATCH: usize = 5000;
+/// How often the writer writes at most while checks keep arriving.
+pub const WRITE_INTERVAL: Duration = Duration::from_secs(1);
+/// Distinct records held in memory at most: more are written before the interval ends.
+const MAX_PENDING_RECORDS: usize = 20_000;
+/// Events taken off the queue at a time.
+const RECEIVE_BATCH: usize = 1024;
 
 /// One data-plane check, as the usage log records it.
 #[derive(Debug, Clone)]
@@ -55,8 +63,8 @@ pub struct UsageLog {
     receiver: tokio::sync::Mutex<mpsc::Receiver<UsageEvent>>,
     dropped: AtomicU64,
     written: AtomicU64,
-    /// Batches being written right now (taken from the queue, not yet committed).
-    writing: std::sync::atomic::AtomicUsize,
+    /// Events taken off the queue and not yet committed (aggregated or being written).
+    unwritten: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
 }
 
@@ -70,7 +78,7 @@ impl UsageLog {
             receiver: tokio::sync::Mutex::new(receiver),
             dropped: AtomicU64::new(0),
             written: AtomicU64::new(0),
-            writing: std::sync::atomic::AtomicUsize::new(0),
+            unwritten: AtomicU64::new(0),
             last_warning: Mutex::new(None),
         }
     }
@@ -107,99 +115,109 @@ impl UsageLog {
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
     }
+}
 
-    /// The records and coalesced key uses a batch of events stands for. Identical checks in one
-    /// batch (same action, key, answer, permission, target and client address) become one record
-    /// with their `count` and the time of the first in `details`: under load the writer takes
-    /// large batches, and a client hammering one key costs one row per batch, not one per check.
-    fn to_records(&self, events: &[UsageEvent]) -> (Vec<LogRecord>, Vec<KeyUse>) {
-        let mut uses: HashMap<&KeyId, KeyUse> = HashMap::new();
-        let mut groups: HashMap<RecordIdentity<'_>, Group> = HashMap::new();
-        let mut order = Vec::new();
-        for e in events {
-            let identity = RecordIdentity {
-                action: e.action,
-                key: e.key.as_ref().map(|k| &k.id),
-                code: e.code,
-                permission: e.permission.as_ref(),
-                target: e.target.as_deref(),
-                client_ip: e.client_ip,
-            };
-            let group = groups.entry(identity).or_insert_with(|| {
-                order.push(identity);
-                Group { event: e, first: e.time, count: 0 }
-            });
-            group.count += 1;
-            group.first = group.first.min(e.time);
-            if e.time >= group.event.time {
-                group.event = e;
-            }
-            if let (true, Some(key)) = (e.success, &e.key) {
-                let u = uses.entry(&key.id).or_insert_with(|| KeyUse {
-                    key_id: key.id.clone(),
-                    last_used_at: e.time,
-                    last_used_ip: None,
-                    count: 0,
-                });
-                u.count += 1;
-                if e.time >= u.last_used_at {
-                    u.last_used_at = e.time;
-                    u.last_used_ip = e.client_ip.map(|ip| network::canonical(ip).to_string());
-                }
-            }
-        }
-        let mut rng = rand::thread_rng();
-        let records = order
-            .iter()
-            .filter_map(|identity| groups.get(identity))
-            .map(|g| {
-                let e = g.event;
-                LogRecord {
-                    id: keyward_domain::ids::log_record_id(&mut rng, e.time.timestamp_millis()),
-                    time: e.time,
-                    kind: LogKind::Usage,
-                    action: e.action.into(),
-                    key_id: e.key.as_ref().map(|k| k.id.clone()),
-                    key_owner_id: e.key.as_ref().map(|k| k.owner_id.clone()),
-                    subject_admin_id: None,
-                    actor: match &e.key {
-                        Some(k) => Actor::Key { id: k.id.clone(), owner_email: k.owner_email.clone() },
-                        None => Actor::System,
-                    },
-                    client_ip: e.client_ip.map(|ip| network::canonical(ip).to_string()),
-                    code: Some(e.code.into()),
-                    permission: e.permission.as_ref().map(ToString::to_string),
-                    target: e.target.as_deref().map(str::to_owned),
-                    node: Some(self.node.clone()),
-                    details: (g.count > 1).then(|| {
-                        serde_json::json!({
-                            "count": g.count,
-                            "first_at": g.first.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                        })
-                    }),
-                }
-            })
-            .collect();
-        (records, uses.into_values().collect())
-    }
+/// Checks taken off the queue and not yet written: identical checks (same action, key, answer,
+/// permission, target and client address) are one record with their count, and each key's
+/// successful uses are coalesced.
+#[derive(Default)]
+struct Aggregate {
+    records: HashMap<RecordIdentity, Group>,
+    uses: HashMap<KeyId, KeyUse>,
+    events: u64,
 }
 
 /// What makes two checks the same usage record (apart from their time).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct RecordIdentity<'a> {
+#[derive(PartialEq, Eq, Hash)]
+struct RecordIdentity {
     action: &'static str,
-    key: Option<&'a KeyId>,
+    key: Option<KeyId>,
     code: &'static str,
-    permission: Option<&'a Permission>,
-    target: Option<&'a str>,
+    permission: Option<Permission>,
+    target: Option<Box<str>>,
     client_ip: Option<IpAddr>,
 }
 
-/// Identical checks of one batch: the latest stands for them all.
-struct Group<'a> {
-    event: &'a UsageEvent,
+/// Identical checks: the latest one's key snapshot and time, the first one's time, how many.
+struct Group {
+    key: Option<Arc<CachedKey>>,
     first: DateTime<Utc>,
+    last: DateTime<Utc>,
     count: u64,
+}
+
+impl Aggregate {
+    fn add(&mut self, e: UsageEvent) {
+        self.events += 1;
+        if let (true, Some(key)) = (e.success, &e.key) {
+            let u = self.uses.entry(key.id.clone()).or_insert_with(|| KeyUse {
+                key_id: key.id.clone(),
+                last_used_at: e.time,
+                last_used_ip: None,
+                count: 0,
+            });
+            u.count += 1;
+            if e.time >= u.last_used_at {
+                u.last_used_at = e.time;
+                u.last_used_ip = e.client_ip.map(|ip| network::canonical(ip).to_string());
+            }
+        }
+        let identity = RecordIdentity {
+            action: e.action,
+            key: e.key.as_ref().map(|k| k.id.clone()),
+            code: e.code,
+            permission: e.permission,
+            target: e.target,
+            client_ip: e.client_ip,
+        };
+        let group = self.records.entry(identity).or_insert(Group { key: None, first: e.time, last: e.time, count: 0 });
+        group.count += 1;
+        group.first = group.first.min(e.time);
+        if e.time >= group.last || group.key.is_none() {
+            group.last = group.last.max(e.time);
+            group.key = e.key;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+
+    /// The records and key uses to write, in the order of their times.
+    fn take(&mut self, node: &str) -> (u64, Vec<LogRecord>, Vec<KeyUse>) {
+        let mut rng = rand::thread_rng();
+        let mut records: Vec<LogRecord> = self
+            .records
+            .drain()
+            .map(|(identity, g)| LogRecord {
+                id: keyward_domain::ids::log_record_id(&mut rng, g.last.timestamp_millis()),
+                time: g.last,
+                kind: LogKind::Usage,
+                action: identity.action.into(),
+                key_id: identity.key,
+                key_owner_id: g.key.as_ref().map(|k| k.owner_id.clone()),
+                subject_admin_id: None,
+                actor: match &g.key {
+                    Some(k) => Actor::Key { id: k.id.clone(), owner_email: k.owner_email.clone() },
+                    None => Actor::System,
+                },
+                client_ip: identity.client_ip.map(|ip| network::canonical(ip).to_string()),
+                code: Some(identity.code.into()),
+                permission: identity.permission.as_ref().map(ToString::to_string),
+                target: identity.target.map(String::from),
+                node: Some(node.to_owned()),
+                details: (g.count > 1).then(|| {
+                    serde_json::json!({
+                        "count": g.count,
+                        "first_at": g.first.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    })
+                }),
+            })
+            .collect();
+        records.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+        let events = std::mem::take(&mut self.events);
+        (events, records, self.uses.drain().map(|(_, u)| u).collect())
+    }
 }
 
 /// Aborts a task when dropped, so background work stops together.
@@ -216,63 +234,77 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 const RETENTION_BATCH: u32 = 1000;
 
 impl Keyward {
-    async fn write_usage(&self, events: &[UsageEvent]) {
-        if events.is_empty() {
+    async fn write_usage(&self, pending: &mut Aggregate) {
+        if pending.is_empty() {
             return;
         }
-        let (records, uses) = self.inner.usage.to_records(events);
+        let usage = &self.inner.usage;
+        let (events, records, uses) = pending.take(&usage.node);
         match self.store().record_usage(&records, &uses).await {
             Ok(()) => {
-                self.inner.usage.written.fetch_add(events.len() as u64, Ordering::Relaxed);
+                usage.written.fetch_add(events, Ordering::Relaxed);
             }
             Err(e) => {
-                self.inner.usage.dropped.fetch_add(events.len() as u64, Ordering::Relaxed);
+                usage.dropped.fetch_add(events, Ordering::Relaxed);
                 tracing::warn!(error = %e, records = records.len(), "could not write usage records");
             }
         }
+        usage.unwritten.fetch_sub(events, Ordering::AcqRel);
     }
 
     /// Writes every queued usage event now (at shutdown, and in tests). When the background
     /// writer is running it holds the queue: then this waits (at most ten seconds) until the
-    /// writer has emptied it and finished its current batch.
+    /// writer has written everything it was given.
     pub async fn flush_usage(&self) {
         let usage = &self.inner.usage;
         let Ok(mut receiver) = usage.receiver.try_lock() else {
             let deadline = Instant::now() + Duration::from_secs(10);
-            while (usage.depth() > 0 || usage.writing.load(Ordering::Acquire) > 0) && Instant::now() < deadline {
+            while (usage.depth() > 0 || usage.unwritten.load(Ordering::Acquire) > 0) && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             return;
         };
-        let mut batch = Vec::with_capacity(BATCH);
-        loop {
-            while batch.len() < BATCH {
-                match receiver.try_recv() {
-                    Ok(e) => batch.push(e),
-                    Err(_) => break,
-                }
+        let mut pending = Aggregate::default();
+        while let Ok(e) = receiver.try_recv() {
+            usage.unwritten.fetch_add(1, Ordering::AcqRel);
+            pending.add(e);
+            if pending.records.len() >= MAX_PENDING_RECORDS {
+                self.write_usage(&mut pending).await;
             }
-            if batch.is_empty() {
-                return;
-            }
-            self.write_usage(&batch).await;
-            batch.clear();
         }
+        self.write_usage(&mut pending).await;
     }
 
+    /// The background writer: takes events off the queue as they come, and writes what it holds
+    /// once per [`WRITE_INTERVAL`] (sooner when it holds [`MAX_PENDING_RECORDS`] records).
     async fn write_usage_forever(self) {
-        let mut batch = Vec::with_capacity(BATCH);
+        let usage = &self.inner.usage;
+        let mut receiver = usage.receiver.lock().await;
+        let mut pending = Aggregate::default();
+        let mut received = Vec::with_capacity(RECEIVE_BATCH);
+        let mut last_write = tokio::time::Instant::now() - WRITE_INTERVAL;
         loop {
-            {
-                let mut receiver = self.inner.usage.receiver.lock().await;
-                if receiver.recv_many(&mut batch, BATCH).await == 0 {
-                    return;
+            let write_at = last_write + WRITE_INTERVAL;
+            let open = if pending.is_empty() {
+                receiver.recv_many(&mut received, RECEIVE_BATCH).await > 0
+            } else {
+                match tokio::time::timeout_at(write_at, receiver.recv_many(&mut received, RECEIVE_BATCH)).await {
+                    Ok(n) => n > 0,
+                    Err(_) => true, // the interval is over: write
                 }
-                self.inner.usage.writing.fetch_add(1, Ordering::AcqRel);
+            };
+            usage.unwritten.fetch_add(received.len() as u64, Ordering::AcqRel);
+            for e in received.drain(..) {
+                pending.add(e);
             }
-            self.write_usage(&batch).await;
-            self.inner.usage.writing.fetch_sub(1, Ordering::AcqRel);
-            batch.clear();
+            let now = tokio::time::Instant::now();
+            if !open || now >= write_at || pending.records.len() >= MAX_PENDING_RECORDS {
+                self.write_usage(&mut pending).await;
+                last_write = now;
+            }
+            if !open {
+                return;
+            }
         }
     }
 
