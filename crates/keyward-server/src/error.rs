@@ -21,9 +21,7 @@
 //! no SQL or file-system text ever reaches a client.
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keyward_service::ServiceError;
 use serde::Serialize;
@@ -192,8 +190,7 @@ pub async fn method_not_allowed_fallback() -> ApiError {
 /// Turns error answers that did not come from [`ApiError`] (axum's own plain-text rejections, a
 /// caught panic) into problem details, keeping their headers (`Allow`, `Retry-After`, …).
 /// Client-error text is kept as the detail; server-error text is logged and replaced.
-pub async fn ensure_problem_json(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+pub async fn ensure_problem_json(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

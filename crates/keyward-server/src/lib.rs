@@ -30,7 +30,7 @@ mod routes;
 use axum::extract::State;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue};
-use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
 use axum::Router;
 use keyward_service::Keyward;
@@ -82,9 +82,7 @@ pub fn app(keyward: Keyward) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(from_fn(error::ensure_problem_json))
-        .layer(from_fn(security_headers))
-        .layer(from_fn_with_state(http_metrics, log_request))
+        .layer(from_fn_with_state(http_metrics, finish))
         .with_state(state)
 }
 
@@ -140,26 +138,25 @@ pub async fn serve_tls(
         .await
 }
 
-/// Headers every answer carries: no MIME sniffing, no referrer, no framing, no caching (API
-/// answers hold keys and personal data).
-async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+/// Every answer passes here once (one middleware rather than several: each layer costs the data
+/// plane a service clone and a boxed future per request):
+/// - error answers that did not come from `ApiError` become problem details
+///   ([`error::ensure_problem_json`]);
+/// - the headers every answer carries: no MIME sniffing, no referrer, no framing, no caching
+///   (API answers hold keys and personal data);
+/// - one log line: method, route template, status, latency, and the latency in the histogram of
+///   its method and route template. Nothing else from the request is logged, because headers,
+///   bodies and query strings can hold secrets.
+async fn finish(State(http_metrics): State<Arc<metrics::HttpMetrics>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = error::ensure_problem_json(next.run(request).await).await;
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    response
-}
-
-/// One log line per request: method, route template, status, latency; and the latency in the
-/// histogram of its method and route template. Nothing else from the request is logged,
-/// because headers, bodies and query strings can hold secrets.
-async fn log_request(State(http_metrics): State<Arc<metrics::HttpMetrics>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
     let elapsed = started.elapsed();
     http_metrics.observe(&method, route.as_ref().map_or(metrics::UNMATCHED, MatchedPath::as_str), elapsed);
     tracing::info!(
