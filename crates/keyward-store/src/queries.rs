@@ -3,7 +3,7 @@
 
 use crate::codec::millis;
 use crate::rows::{parse_key_cursor, KEY_COLUMNS, KEY_SOURCE, LOG_COLUMNS};
-use crate::{KeyQuery, LogQuery, StatsQuery, StatusFilter, StoreError, StoreResult};
+use crate::{KeyQuery, KeyStats, LogQuery, StatsQuery, StatusFilter, StoreError, StoreResult};
 use keyward_domain::policy::Visibility;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
@@ -72,29 +72,40 @@ where
     Ok(qb)
 }
 
-/// `SELECT` of the five counts of `GET /v1/keys/stats`, in that order.
+/// `SELECT` of the counts behind `GET /v1/keys/stats`: keys (not deleted) and revoked keys from
+/// the per-owner counters the triggers keep (`key_counts`), then expired and expiring-soon keys
+/// counted from the stats indexes over just their range of `expires_at`. Nothing here reads
+/// every key. [`stats_from_counts`] turns the row into [`KeyStats`].
 pub(crate) fn key_stats<'a, DB: Database>(query: &StatsQuery) -> QueryBuilder<'a, DB>
 where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
     let now = millis(query.now);
-    let mut qb = QueryBuilder::new(
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ",
-    );
-    qb.push_bind(now)
-        .push(") THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at <= ")
-        .push_bind(now)
-        .push(
-            " THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN revoked_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at > ",
-        )
-        .push_bind(now)
-        .push(" AND expires_at <= ")
-        .push_bind(millis(query.expiring_before))
-        .push(" THEN 1 ELSE 0 END), 0) FROM api_keys WHERE deleted_at IS NULL");
+    let mut qb = QueryBuilder::new("SELECT (SELECT CAST(COALESCE(SUM(total), 0) AS BIGINT) FROM key_counts WHERE TRUE");
     push_visibility(&mut qb, &query.visibility, "owner_id");
+    qb.push("), (SELECT CAST(COALESCE(SUM(revoked), 0) AS BIGINT) FROM key_counts WHERE TRUE");
+    push_visibility(&mut qb, &query.visibility, "owner_id");
+    qb.push("), (SELECT COUNT(*) FROM api_keys WHERE deleted_at IS NULL AND revoked_at IS NULL");
+    push_visibility(&mut qb, &query.visibility, "owner_id");
+    qb.push(" AND expires_at <= ").push_bind(now);
+    qb.push("), (SELECT COUNT(*) FROM api_keys WHERE deleted_at IS NULL AND revoked_at IS NULL");
+    push_visibility(&mut qb, &query.visibility, "owner_id");
+    qb.push(" AND expires_at > ").push_bind(now).push(" AND expires_at <= ").push_bind(millis(query.expiring_before));
+    qb.push(")");
     qb
+}
+
+/// [`KeyStats`] from the four counts [`key_stats`] selects: total, revoked, expired, expiring.
+pub(crate) fn stats_from_counts(total: i64, revoked: i64, expired: i64, expiring_soon: i64) -> KeyStats {
+    let n = |v: i64| v.max(0) as u64;
+    KeyStats {
+        total: n(total),
+        active: n(total - revoked - expired),
+        expired: n(expired),
+        revoked: n(revoked),
+        expiring_soon: n(expiring_soon),
+    }
 }
 
 /// `SELECT seq, … FROM logs` for a search page, newest first, one row more than the limit.

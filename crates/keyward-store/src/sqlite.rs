@@ -339,8 +339,8 @@ impl KeyStore for SqliteStore {
     async fn key_stats(&self, query: &StatsQuery) -> StoreResult<KeyStats> {
         let mut qb = crate::queries::key_stats::<Sqlite>(query);
         let row = qb.build().fetch_one(&self.reader).await.map_err(backend)?;
-        let n = |i: usize| row.try_get::<i64, _>(i).map(|v| v as u64).map_err(backend);
-        Ok(KeyStats { total: n(0)?, active: n(1)?, expired: n(2)?, revoked: n(3)?, expiring_soon: n(4)? })
+        let n = |i: usize| row.try_get::<i64, _>(i).map_err(backend);
+        Ok(crate::queries::stats_from_counts(n(0)?, n(1)?, n(2)?, n(3)?))
     }
 
     async fn record_usage(&self, records: &[LogRecord], uses: &[KeyUse]) -> StoreResult<()> {

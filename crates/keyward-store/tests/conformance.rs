@@ -90,6 +90,22 @@ fn query(visibility: Visibility, limit: u32) -> KeyQuery {
     }
 }
 
+/// The stats (kept partly by counters the database maintains) agree with counting the listing.
+async fn assert_stats_agree_with_listing(store: &Arc<dyn Store>, visibility: Visibility) {
+    let (now, soon) = (now(), now() + Duration::days(30));
+    let keys: Vec<ApiKey> =
+        store.list_keys(&query(visibility.clone(), 1000)).await.unwrap().items.into_iter().map(|k| k.key).collect();
+    let live = |k: &&ApiKey| k.revoked_at.is_none();
+    let expired = keys.iter().filter(live).filter(|k| k.expires_at.is_some_and(|e| e <= now)).count() as u64;
+    let revoked = keys.iter().filter(|k| k.revoked_at.is_some()).count() as u64;
+    let expiring_soon =
+        keys.iter().filter(live).filter(|k| k.expires_at.is_some_and(|e| e > now && e <= soon)).count() as u64;
+    let total = keys.len() as u64;
+    let expected = KeyStats { total, active: total - revoked - expired, expired, revoked, expiring_soon };
+    let stats = store.key_stats(&StatsQuery { visibility, now, expiring_before: soon }).await.unwrap();
+    assert_eq!(stats, expected);
+}
+
 async fn admins_and_keys(store: Arc<dyn Store>) {
     let alice = admin("alice@example.com");
     let bob = admin("bob@example.com");
@@ -173,6 +189,8 @@ async fn admins_and_keys(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(stats, KeyStats { total: 7, active: 5, expired: 1, revoked: 1, expiring_soon: 5 });
+    assert_stats_agree_with_listing(&store, Visibility::All).await;
+    assert_stats_agree_with_listing(&store, Visibility::OwnedBy(bob.id.clone())).await;
     let mut revoked = query(Visibility::All, 100);
     revoked.status = StatusFilter::Revoked;
     assert_eq!(store.list_keys(&revoked).await.unwrap().items.len(), 1);
@@ -192,6 +210,8 @@ async fn admins_and_keys(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(revoked, vec![bobs.id.clone()]);
+    assert_stats_agree_with_listing(&store, Visibility::All).await;
+    assert_stats_agree_with_listing(&store, Visibility::OwnedBy(bob.id.clone())).await;
     assert!(store.get_admin(&bob.id).await.unwrap().is_none());
     assert!(store.get_key(&bobs.id).await.unwrap().unwrap().revoked_at.is_some());
     let logs = store
