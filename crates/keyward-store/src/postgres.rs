@@ -296,6 +296,18 @@ fn bind_key<'q>(
         .bind(k.version)
 }
 
+/// `?q=`: the key's id, name and description through the `pg_trgm` GIN index on their
+/// concatenation (`api_keys_search`; the separator `chr(31)` keeps a match inside one field), or
+/// the owner's email.
+fn key_search<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &str) {
+    let pattern = like_pattern(q);
+    qb.push(" AND ((k.id || chr(31) || k.name || chr(31) || COALESCE(k.description, '')) ILIKE ")
+        .push_bind(pattern.clone())
+        .push(" OR k.owner_id IN (SELECT id FROM admins WHERE email ILIKE ")
+        .push_bind(pattern)
+        .push("))");
+}
+
 #[async_trait]
 impl KeyStore for PostgresStore {
     async fn insert_key(&self, key: &ApiKey, audit: &LogRecord) -> StoreResult<()> {
@@ -345,7 +357,7 @@ impl KeyStore for PostgresStore {
     }
 
     async fn list_keys(&self, query: &KeyQuery) -> StoreResult<Page<KeyWithOwner>> {
-        let mut qb = crate::queries::list_keys::<Postgres>(query, "ILIKE")?;
+        let mut qb = crate::queries::list_keys::<Postgres>(query, key_search)?;
         let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
         let mut items = rows.iter().map(key_from).collect::<StoreResult<Vec<_>>>()?;
         let next_cursor = if items.len() > query.limit as usize {

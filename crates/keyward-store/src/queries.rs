@@ -17,8 +17,12 @@ where
 }
 
 /// `SELECT … FROM api_keys` for a listing page: one row more than the limit, to tell whether a
-/// next page exists. `ilike` is the dialect's case-insensitive `LIKE`.
-pub(crate) fn list_keys<'a, DB: Database>(query: &KeyQuery, ilike: &str) -> StoreResult<QueryBuilder<'a, DB>>
+/// next page exists. `search` pushes the dialect's condition for `?q=` (a substring of the id,
+/// name, description or owner email, case-insensitive, served by a trigram index).
+pub(crate) fn list_keys<'a, DB: Database>(
+    query: &KeyQuery,
+    search: fn(&mut QueryBuilder<'a, DB>, &str),
+) -> StoreResult<QueryBuilder<'a, DB>>
 where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
@@ -48,15 +52,7 @@ where
             .push_bind(millis(before));
     }
     if let Some(q) = &query.q {
-        let pattern = crate::rows::like_pattern(q);
-        qb.push(" AND (");
-        for (i, column) in ["k.id", "k.name", "k.description", "a.email"].iter().enumerate() {
-            if i > 0 {
-                qb.push(" OR ");
-            }
-            qb.push(format!("{column} {ilike} ")).push_bind(pattern.clone()).push(" ESCAPE '\\'");
-        }
-        qb.push(")");
+        search(&mut qb, q);
     }
     if let Some(cursor) = &query.cursor {
         let (ms, id) = parse_key_cursor(cursor)?;

@@ -277,6 +277,32 @@ fn bind_key<'q>(
         .bind(k.version)
 }
 
+/// `?q=`: the key's id, name and description through the FTS5 trigram index
+/// (`api_keys_search`, kept by triggers), or the owner's email. A query of fewer than three
+/// characters has no trigram, so it scans with `LIKE` instead (such short filters match many
+/// keys, so the newest-first scan stops early).
+fn key_search<'a>(qb: &mut QueryBuilder<'a, Sqlite>, q: &str) {
+    let pattern = like_pattern(q);
+    if q.chars().count() >= 3 {
+        let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+        qb.push(" AND (k.search_seq IN (SELECT rowid FROM api_keys_search WHERE api_keys_search MATCH ")
+            .push_bind(phrase)
+            .push(") OR k.owner_id IN (SELECT id FROM admins WHERE email LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\'))");
+    } else {
+        qb.push(" AND (k.id LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR k.name LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR k.description LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR a.email LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+}
+
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn insert_key(&self, key: &ApiKey, audit: &LogRecord) -> StoreResult<()> {
@@ -324,7 +350,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn list_keys(&self, query: &KeyQuery) -> StoreResult<Page<KeyWithOwner>> {
-        let mut qb = crate::queries::list_keys::<Sqlite>(query, "LIKE")?;
+        let mut qb = crate::queries::list_keys::<Sqlite>(query, key_search)?;
         let rows = qb.build().fetch_all(&self.reader).await.map_err(backend)?;
         let mut items = rows.iter().map(key_from).collect::<StoreResult<Vec<_>>>()?;
         let next_cursor = if items.len() > query.limit as usize {

@@ -90,6 +90,10 @@ fn query(visibility: Visibility, limit: u32) -> KeyQuery {
     }
 }
 
+async fn names(store: &Arc<dyn Store>, q: &KeyQuery) -> Vec<String> {
+    store.list_keys(q).await.unwrap().items.into_iter().map(|k| k.key.name).collect()
+}
+
 /// The stats (kept partly by counters the database maintains) agree with counting the listing.
 async fn assert_stats_agree_with_listing(store: &Arc<dyn Store>, visibility: Visibility) {
     let (now, soon) = (now(), now() + Duration::days(30));
@@ -161,6 +165,22 @@ async fn admins_and_keys(store: Arc<dyn Store>) {
     assert_eq!(store.list_keys(&q).await.unwrap().items.len(), 1, "q matches description");
     q.q = Some("%".into());
     assert_eq!(store.list_keys(&q).await.unwrap().items.len(), 0, "LIKE wildcards are literal");
+    q.q = Some("5".into());
+    let short = store.list_keys(&q).await.unwrap().items;
+    assert!(short.iter().any(|k| k.key.name == "k5"), "a query shorter than a trigram still matches");
+    assert!(short.iter().all(|k| [k.key.id.as_str(), &k.key.name, &k.owner_email].iter().any(|f| f.contains('5'))));
+    q.q = Some(keys[4].id.as_str()[3..12].to_lowercase());
+    assert_eq!(names(&store, &q).await, ["k4"], "q matches a substring of the id, case-insensitively");
+    let mut renamed = keys[6].clone();
+    renamed.name = "Renamed \"quoted\" key".into();
+    renamed.description = Some("changed".into());
+    renamed.version = 2;
+    store.update_key(&renamed, 1, &[]).await.unwrap();
+    keys[6] = renamed;
+    q.q = Some("named \"QUOTED".into());
+    assert_eq!(names(&store, &q).await, ["Renamed \"quoted\" key"], "the search follows a rename");
+    q.q = Some("about k6".into());
+    assert!(!names(&store, &q).await.contains(&keys[6].name), "the old name and description are no longer found");
 
     // Optimistic versioning, revocation and deletion.
     let mut changed = keys[1].clone();
