@@ -20,7 +20,7 @@ fn keys_command(args: &[&str]) -> KeysCommand {
 #[test]
 fn create_body_has_only_given_fields() {
     let KeysCommand::Create(args) = keys_command(&["create", "--name", "ci"]) else { panic!() };
-    assert_eq!(create_body(&args), json!({"name": "ci"}));
+    assert_eq!(create_body(&args).unwrap(), json!({"name": "ci"}));
 
     let KeysCommand::Create(args) = keys_command(&[
         "create",
@@ -45,7 +45,7 @@ fn create_body_has_only_given_fields() {
         panic!()
     };
     assert_eq!(
-        create_body(&args),
+        create_body(&args).unwrap(),
         json!({
             "name": "ci",
             "description": "d",
@@ -65,7 +65,10 @@ fn create_body_has_only_given_fields() {
     else {
         panic!()
     };
-    assert_eq!(create_body(&args), json!({"name": "x", "inherit": true, "expires_at": "2030-01-31T00:00:00Z"}));
+    assert_eq!(
+        create_body(&args).unwrap(),
+        json!({"name": "x", "inherit": true, "expires_at": "2030-01-31T00:00:00Z"})
+    );
 }
 
 #[test]
