@@ -267,3 +267,42 @@ fn stats_view() {
     .render();
     assert!(out.contains("Expiring within 30 days:  2"), "{out}");
 }
+
+#[test]
+fn verify_key_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("pub.pem");
+    std::fs::write(&pem, "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n\n").unwrap();
+    let pem = pem.to_str().unwrap();
+    let KeysCommand::Create(args) =
+        keys_command(&["create", "--name", "s", "--signing", "generate", "--private-key-out", "k.pem"])
+    else {
+        panic!()
+    };
+    assert_eq!(create_body(&args).unwrap(), json!({"name": "s", "signing": "generate"}));
+    let KeysCommand::Create(args) =
+        keys_command(&["create", "--name", "s", "--verify-key-file", pem, "--require-signed-writes", "false"])
+    else {
+        panic!()
+    };
+    assert_eq!(
+        create_body(&args).unwrap(),
+        json!({"name": "s", "verify_key": "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----",
+               "require_signed_writes": false})
+    );
+    let parse = |args: &[&str]| Cli::try_parse_from(["keyward", "keys"].into_iter().chain(args.iter().copied()));
+    assert!(parse(&["create", "--name", "s", "--signing", "generate"]).is_err(), "needs --private-key-out");
+    assert!(parse(&["create", "--name", "s", "--private-key-out", "k.pem"]).is_err(), "needs --signing");
+    let KeysCommand::Update(args) = keys_command(&["update", "K", "--verify-key-file", pem]) else { panic!() };
+    assert_eq!(
+        update_body(&args).unwrap()["verify_key"],
+        json!("-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----")
+    );
+    let KeysCommand::Update(args) = keys_command(&["update", "K", "--remove-verify-key"]) else { panic!() };
+    assert_eq!(update_body(&args).unwrap(), json!({"verify_key": null}));
+    assert!(parse(&["update", "K", "--remove-verify-key", "--verify-key-file", pem]).is_err());
+    let KeysCommand::Update(args) = keys_command(&["update", "K", "--verify-key-file", "/nonexistent/pub.pem"]) else {
+        panic!()
+    };
+    assert!(update_body(&args).unwrap_err().to_string().contains("/nonexistent/pub.pem"));
+}
