@@ -192,6 +192,12 @@ fn forward_auth_checks_signatures_from_forwarded_headers() {
     let r = forward_auth(&w.srv, &no_uri);
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.text.contains("X-Original-URI"), "{}", r.text);
+    // A key without a verify key ignores signatures (they may be for someone else).
+    let (_, plain) = w.key("plain", json!({"grants": ["events.alerts:write"]}));
+    let plain_bearer = format!("Bearer {plain}");
+    let mut theirs = no_uri.clone();
+    theirs[0] = ("authorization", plain_bearer.as_str());
+    assert_eq!(forward_auth(&w.srv, &theirs).status, 200);
 }
 
 fn keyward(server: &str, api_key: &str, args: &[&str]) -> std::process::Output {

@@ -87,9 +87,9 @@ const CODE_HEADER: HeaderName = HeaderName::from_static("x-keyward-code");
 /// `X-Forwarded-For`/`X-Real-IP`. A request carrying `Signature-Input`/`Signature` is rebuilt
 /// from `X-Original-Method`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Original-URI` (or
 /// `X-Forwarded-Method`/`X-Forwarded-Uri`) and its signature checked (`400` when one of them is
-/// missing); the body is not seen, so its `Content-Digest` is the upstream's to check. Every
-/// answer carries `X-Keyward-Code`. Every check of a
-/// presented credential is recorded in the usage log (`forward_auth`); a request without any
+/// missing and the key has a verify key); the body is not seen, so its `Content-Digest` is the
+/// upstream's to check. Every answer carries `X-Keyward-Code`. Every check of a presented
+/// credential is recorded in the usage log (`forward_auth`); a request without any
 /// credential is not.
 #[utoipa::path(
     get, path = "/v1/forward-auth", tag = "verification",
@@ -99,6 +99,11 @@ const CODE_HEADER: HeaderName = HeaderName::from_static("x-keyward-code");
         ("X-Keyward-Target" = Option<String>, Header, description = "The target (resource instance) the request is for"),
         ("X-Original-Method" = Option<String>, Header, description = "The original request's method"),
         ("X-Forwarded-Method" = Option<String>, Header, description = "The original request's method (Traefik)"),
+        ("X-Original-URI" = Option<String>, Header, description = "Signed requests: the original path and query (or absolute URI); Traefik: `X-Forwarded-Uri`"),
+        ("X-Forwarded-Proto" = Option<String>, Header, description = "Signed requests: the original scheme"),
+        ("X-Forwarded-Host" = Option<String>, Header, description = "Signed requests: the original host (and port)"),
+        ("Signature-Input" = Option<String>, Header, description = "RFC 9421 signature parameters of the original request"),
+        ("Signature" = Option<String>, Header, description = "RFC 9421 signature of the original request"),
     ),
     responses(
         (status = 200, description = "Allowed", body = ForwardAuthBody, headers(
@@ -135,9 +140,11 @@ pub async fn forward_auth(State(state): State<AppState>, request: Request) -> Re
         Presented::Unusable => "",
         Presented::Missing => return answer(StatusCode::UNAUTHORIZED, "missing_credential", false),
     };
-    let request = match crate::signed::forwarded_request(headers) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
+    // A signed request whose method or URI the proxy did not forward cannot be checked; that
+    // is a `400` only for keys that have a verify key (other keys ignore signatures).
+    let (request, unforwarded) = match crate::signed::forwarded_request(headers) {
+        Ok(r) => (r, None),
+        Err(e) => (None, Some(e)),
     };
     let query =
         VerifyQuery { key, permission: permission.as_ref(), target, client_ip: client, request: request.as_ref() };
@@ -145,6 +152,9 @@ pub async fn forward_auth(State(state): State<AppState>, request: Request) -> Re
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if let Some(e) = unforwarded.filter(|_| verdict.key.as_ref().is_some_and(|k| k.verify_key.is_some())) {
+        return e.into_response();
+    }
     match (verdict.code, verdict.key.as_deref()) {
         (VerifyCode::Valid, Some(k)) => {
             let mut response = answer(StatusCode::OK, "valid", false);
