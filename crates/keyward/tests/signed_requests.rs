@@ -286,6 +286,34 @@ fn management_keys_with_a_verify_key_must_sign_their_writes() {
     let detail = r.expect_problem(403, "forbidden")["detail"].as_str().unwrap().to_owned();
     assert!(detail.contains("signature_invalid"), "{detail}");
     assert_eq!(w.srv.get(&target_path, &tok).expect(200)["description"], json!("signed"));
+
+    // The CLI signs its own writes with KEYWARD_SIGNING_KEY_FILE; without it they are refused.
+    let target_id = target["id"].as_str().unwrap();
+    let update = ["keys", "update", target_id, "--description", "from the cli"];
+    let out = keyward(&w.srv.base, &manager, &update);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("signature_required"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KEYWARD_") {
+            cmd.env_remove(k);
+        }
+    }
+    let config = tempfile::tempdir().unwrap();
+    let out = cmd
+        .env("KEYWARD_CONFIG_DIR", config.path())
+        .env("KEYWARD_SERVER", &w.srv.base)
+        .env("KEYWARD_API_KEY", &manager)
+        .env("KEYWARD_SIGNING_KEY_FILE", &key_file)
+        .args(update)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(w.srv.get(&target_path, &tok).expect(200)["description"], json!("from the cli"));
 }
 
 #[test]
