@@ -86,9 +86,10 @@ pub fn management_request(parts: &Parts, state: &AppState, write: bool) -> Resul
     let mut request = HttpRequest::new(parts.method.as_str(), &format!("{scheme}://{authority}{path}"))
         .map_err(|e| ApiError::forbidden(format!("signature_invalid: {e}")))?;
     headers_into(&mut request, &parts.headers);
-    if let Some(BufferedBody(body)) = parts.extensions.get::<BufferedBody>() {
-        request.set_body(body.to_vec());
-    }
+    // Without [`capture_body`] (a route registered after its layer) the body counts as empty:
+    // a signature over the real body then fails, rather than the body going unchecked.
+    let body = parts.extensions.get::<BufferedBody>().map(|BufferedBody(b)| b.to_vec()).unwrap_or_default();
+    request.set_body(body);
     Ok(Some(request))
 }
 
