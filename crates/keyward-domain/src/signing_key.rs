@@ -30,15 +30,11 @@ const KEY_HINT: &str = "give an ECDSA P-256 (prime256v1) public key as PEM SPKI 
 
 impl VerifyKey {
     fn from_public(key: &p256::PublicKey) -> Self {
-        let encoded = key.to_sec1_bytes();
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
         let mut point = [0u8; 65];
-        // `to_sec1_bytes` of a p256 public key is always the 65-byte uncompressed point.
-        if encoded.len() == 65 {
-            point.copy_from_slice(&encoded);
-        } else {
-            let uncompressed = p256::EncodedPoint::from(key);
-            point.copy_from_slice(&uncompressed.as_bytes()[..65]);
-        }
+        // The uncompressed encoding of a point that is not the identity is always 65 bytes.
+        let encoded = key.to_encoded_point(false);
+        point.copy_from_slice(&encoded.as_bytes()[..65]);
         VerifyKey { point }
     }
 
@@ -98,6 +94,22 @@ impl VerifyKey {
     }
 }
 
+/// A private key in PEM, as handed out once: zeroized on drop, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateKeyPem(Zeroizing<String>);
+
+impl PrivateKeyPem {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PrivateKeyPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrivateKeyPem(<redacted>)")
+    }
+}
+
 /// A P-256 private key that signs requests (the client's half; Keyward never stores one).
 pub struct SigningKey(p256::ecdsa::SigningKey);
 
@@ -128,9 +140,10 @@ impl SigningKey {
     }
 
     /// The private key as PKCS#8 PEM (what `signing: generate` hands out once).
-    pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
+    pub fn to_pkcs8_pem(&self) -> PrivateKeyPem {
         let secret = p256::SecretKey::from(&self.0);
-        secret.to_pkcs8_pem(LineEnding::LF).map(|p| Zeroizing::new(p.to_string())).unwrap_or_default()
+        // Encoding a valid P-256 key cannot fail; an empty PEM would fail to parse loudly.
+        PrivateKeyPem(secret.to_pkcs8_pem(LineEnding::LF).map(|p| Zeroizing::new(p.to_string())).unwrap_or_default())
     }
 
     pub fn verify_key(&self) -> VerifyKey {
@@ -152,7 +165,7 @@ mod tests {
     #[test]
     fn generated_pairs_round_trip_through_pem() {
         let key = SigningKey::generate();
-        let again = SigningKey::from_pem(&key.to_pkcs8_pem()).unwrap();
+        let again = SigningKey::from_pem(key.to_pkcs8_pem().expose()).unwrap();
         let public = VerifyKey::from_pem(&key.verify_key().to_pem()).unwrap();
         assert_eq!(public, again.verify_key());
         let signature = key.sign(b"hello");
@@ -164,7 +177,8 @@ mod tests {
     #[test]
     fn bad_public_keys_are_explained() {
         let private = SigningKey::generate().to_pkcs8_pem();
-        assert!(VerifyKey::from_pem(&private).unwrap_err().message.contains("private key"));
+        assert_eq!(format!("{private:?}"), "PrivateKeyPem(<redacted>)");
+        assert!(VerifyKey::from_pem(private.expose()).unwrap_err().message.contains("private key"));
         assert!(VerifyKey::from_pem("hello").unwrap_err().message.contains("PEM"));
         // An Ed25519 public key (RFC 9421 B.1.4).
         let ed25519 = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAJrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=\n-----END PUBLIC KEY-----";

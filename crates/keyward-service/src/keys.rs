@@ -19,7 +19,6 @@ use keyward_domain::permission::Grant;
 use keyward_domain::policy::{check_no_escalation, KeyAccess, Visibility};
 use keyward_domain::secret::{generate_secret, PlainSecret};
 use keyward_store::{KeyQuery, KeyStats, LogRecord, Page, StatsQuery, StatusFilter, StoreError};
-use zeroize::Zeroizing;
 
 /// The three ways to say when a key expires; at most one may be given.
 #[derive(Debug, Clone, Default)]
@@ -86,7 +85,7 @@ pub struct IssuedKey {
     pub view: KeyView,
     pub secret: PlainSecret,
     /// With `signing: "generate"`: the private key (PKCS#8 PEM), shown once, never stored.
-    pub signing_private_key_pem: Option<Zeroizing<String>>,
+    pub signing_private_key_pem: Option<keyward_domain::signing_key::PrivateKeyPem>,
 }
 
 /// Default and maximum page sizes.

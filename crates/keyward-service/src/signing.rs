@@ -18,8 +18,7 @@ use crate::{Keyward, ServiceError, ServiceResult};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use keyward_domain::signature::{verify_request, HttpRequest, SignatureError, Window};
-use keyward_domain::signing_key::{SigningKey, VerifyKey};
-use zeroize::Zeroizing;
+use keyward_domain::signing_key::{PrivateKeyPem, SigningKey, VerifyKey};
 
 /// Why a signature step did not pass: `signature_required` or `signature_invalid`, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +62,7 @@ fn parse_jwk(json: &str) -> Result<VerifyKey, keyward_domain::ValidationError> {
 pub fn new_verify_key(
     verify_key: Option<&str>,
     signing: Option<&str>,
-) -> ServiceResult<(Option<VerifyKey>, Option<Zeroizing<String>>)> {
+) -> ServiceResult<(Option<VerifyKey>, Option<PrivateKeyPem>)> {
     match (verify_key, signing) {
         (Some(_), Some(_)) => Err(ServiceError::validation(
             "signing",
@@ -96,7 +95,7 @@ pub fn require_signed_writes(given: Option<bool>, default: bool, has_verify_key:
 
 /// A new key pair for `signing: generate`: the public half to store, and the private key as
 /// PKCS#8 PEM to hand out once.
-pub fn generate_pair() -> (VerifyKey, Zeroizing<String>) {
+pub fn generate_pair() -> (VerifyKey, PrivateKeyPem) {
     let key = SigningKey::generate();
     (key.verify_key(), key.to_pkcs8_pem())
 }

@@ -107,7 +107,8 @@ async fn generated_keys_sign_writes_and_replays_fail() {
     let input = NewKey { signing: Some("generate".into()), ..new_key("signer") };
     let issued = n.keyward.create_key(&issue, input, &ctx_default()).await.unwrap();
     let pem = issued.signing_private_key_pem.as_ref().expect("the private key, once");
-    let private = SigningKey::from_pem(pem).unwrap();
+    assert!(!format!("{issued:?}").contains("PRIVATE KEY"), "Debug never shows the private key");
+    let private = SigningKey::from_pem(pem.expose()).unwrap();
     let stored = issued.view.key.verify_key.clone().unwrap();
     assert!(stored.starts_with("-----BEGIN PUBLIC KEY-----"), "only the public half is stored");
     assert_eq!(private.verify_key().to_pem(), stored);
@@ -167,7 +168,7 @@ async fn verify_keys_are_validated_set_and_removed() {
     assert!(issued.signing_private_key_pem.is_none() && !issued.view.key.require_signed_writes);
     // Bad inputs change nothing.
     let private = SigningKey::generate().to_pkcs8_pem();
-    for bad in [private.as_str(), "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}", "junk"] {
+    for bad in [private.expose(), "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}", "junk"] {
         let patch = KeyPatch { verify_key: Some(Some(bad.to_string())), ..Default::default() };
         rejected(n.keyward.update_key(&manage, &id, patch, &ctx).await.unwrap_err(), "verify_key");
     }
@@ -205,7 +206,7 @@ async fn management_writes_with_a_signing_key_must_be_signed() {
     let issue = authorize_keys(&alice, KeyAction::Issue, n.keyward.config().policy()).unwrap();
     let input = NewKey { signing: Some("generate".into()), ..new_key("manager") };
     let issued = n.keyward.create_key(&issue, input, &ctx_default()).await.unwrap();
-    let private = SigningKey::from_pem(issued.signing_private_key_pem.as_ref().unwrap()).unwrap();
+    let private = SigningKey::from_pem(issued.signing_private_key_pem.as_ref().unwrap().expose()).unwrap();
     let (secret, id) = (issued.secret.expose(), issued.view.key.id.as_str());
     let ctx = ctx_default();
     // Reads need no signature; writes do.

@@ -27,7 +27,7 @@ fn issued(issued: &IssuedKey) -> IssuedKeyResponse {
     IssuedKeyResponse {
         key: KeyDto::new(&issued.view),
         secret: issued.secret.expose().to_string(),
-        signing_private_key_pem: issued.signing_private_key_pem.as_ref().map(|p| p.to_string()),
+        signing_private_key_pem: issued.signing_private_key_pem.as_ref().map(|p| p.expose().to_owned()),
     }
 }
 
