@@ -12,6 +12,8 @@
 //! - [`admin`] — administrators.
 //! - [`policy`] — the authorization rules of SPEC §1, decided in one place.
 //! - [`clock`] — the injected clock.
+//! - [`signing_key`] — ECDSA P-256 verify keys (parsed once, checked with `ring`) and signing keys.
+//! - [`signature`] — RFC 9421 HTTP Message Signatures of requests and RFC 9530 `Content-Digest`.
 //!
 //! Architecture invariant: this crate does no I/O. It knows nothing of HTTP, SQL or JSON
 //! (`serde` derives only; no `serde_json`), so every rule here is testable as a pure function.
@@ -26,5 +28,7 @@ pub mod network;
 pub mod permission;
 pub mod policy;
 pub mod secret;
+pub mod signature;
+pub mod signing_key;
 
 pub use error::ValidationError;

@@ -44,7 +44,7 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted_proxies: &[I
     Some(left_most.unwrap_or(peer))
 }
 
-fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
+pub(crate) fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
     trusted_proxies.iter().any(|net| net.contains(&ip))
 }
 

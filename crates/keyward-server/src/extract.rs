@@ -9,7 +9,7 @@
 //! - [`ApiQuery`]: a query string; any failure → `400`.
 //! - [`Ctx`]: the [`RequestContext`] (client address, see [`crate::client_ip`]).
 //! - [`Caller`]: the authenticated principal (session or API key), with CSRF enforced for
-//!   cookie-authenticated writes.
+//!   cookie-authenticated writes and RFC 9421 signatures for writes of keys that need them.
 //! - [`VerifierCaller`]: the caller of `/v1/verify`, an API key holding `keyward.verify:read`.
 
 use crate::auth;
@@ -159,7 +159,10 @@ impl FromRequestParts<AppState> for Caller {
         let ctx = request_context(parts, state);
         let keyward = &state.keyward;
         if let Some(credential) = auth::authorization(&parts.headers)? {
-            let authenticated = keyward.authenticate(credential.as_str(), &ctx).await?;
+            let write = auth::is_unsafe(&parts.method);
+            let request = crate::signed::management_request(parts, state, write)?;
+            let authenticated =
+                keyward.authenticate_request(credential.as_str(), &ctx, request.as_ref(), write).await?;
             return Ok(Caller { auth: authenticated, ctx });
         }
         let Some(token) = auth::cookie(&parts.headers, auth::SESSION_COOKIE) else {

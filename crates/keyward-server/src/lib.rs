@@ -7,6 +7,8 @@
 //! - [`error`]: the one mapping from errors to problem details.
 //! - `extract`: extractors whose rejections are problem details; the authenticated caller.
 //! - `auth`: where credentials are read from; session and CSRF cookies.
+//! - `signed`: requests as RFC 9421 signatures see them (management calls, `/v1/verify`'s
+//!   `request`, forward-auth's forwarded headers).
 //! - [`client_ip`]: the client address, believing forwarding headers only from trusted proxies.
 //! - [`dto`]: the wire types and their explicit conversions from domain and service types.
 //! - `openapi`: the document's frame and security schemes.
@@ -26,6 +28,7 @@ mod auth;
 mod extract;
 mod openapi;
 mod routes;
+mod signed;
 
 use axum::extract::State;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};

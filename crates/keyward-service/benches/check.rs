@@ -142,7 +142,13 @@ async fn node(mode: Mode, keys: usize) -> Node {
 async fn check(keyward: &Keyward, secret: &str) -> VerifyCode {
     let permission = PERMISSION.parse().unwrap();
     let client_ip: IpAddr = "203.0.113.7".parse().unwrap();
-    let query = VerifyQuery { key: secret, permission: Some(&permission), target: None, client_ip: Some(client_ip) };
+    let query = VerifyQuery {
+        key: secret,
+        permission: Some(&permission),
+        target: None,
+        client_ip: Some(client_ip),
+        request: None,
+    };
     keyward.check(query, Channel::ForwardAuth).await.unwrap().code
 }
 

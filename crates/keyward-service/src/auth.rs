@@ -13,6 +13,7 @@ use keyward_domain::admin::{normalize_email, Admin};
 use keyward_domain::ids::random_base62;
 use keyward_domain::permission::{Access, Permission};
 use keyward_domain::policy::{Actor, Credential, Principal};
+use keyward_domain::signature::HttpRequest;
 use keyward_store::Session;
 use sha2::{Digest, Sha256};
 
@@ -131,11 +132,30 @@ impl Keyward {
     /// like any other presentation, from the caller's address, and act as their owner within
     /// their effective grants.
     pub async fn authenticate(&self, credential: &str, ctx: &RequestContext) -> ServiceResult<Authenticated> {
+        self.authenticate_request(credential, ctx, None, false).await
+    }
+
+    /// [`authenticate`](Self::authenticate) for a management request: `write` when it changes
+    /// something. An API key with a verify key must then have signed `request` (SPEC §2 "Signed
+    /// requests"): unsigned → `403` saying so; a bad signature → `403` saying why.
+    pub async fn authenticate_request(
+        &self,
+        credential: &str,
+        ctx: &RequestContext,
+        request: Option<&HttpRequest>,
+        write: bool,
+    ) -> ServiceResult<Authenticated> {
         if credential.starts_with(SESSION_PREFIX) {
             return self.authenticate_session(credential).await;
         }
         let verdict = self
-            .verify(VerifyQuery { key: credential, permission: None, target: None, client_ip: ctx.client_ip })
+            .verify(VerifyQuery {
+                key: credential,
+                permission: None,
+                target: None,
+                client_ip: ctx.client_ip,
+                request: None,
+            })
             .await?;
         let key = match (verdict.code, verdict.key) {
             (VerifyCode::Valid, Some(key)) => key,
@@ -146,6 +166,9 @@ impl Keyward {
                 )))
             }
         };
+        if let Err(failure) = self.check_signature(&key, request, write, verdict.time).await? {
+            return Err(ServiceError::Forbidden(format!("{}: {}", failure.code.as_str(), failure.reason)));
+        }
         let owner = self
             .store()
             .get_admin(&key.owner_id)
@@ -188,6 +211,7 @@ impl Keyward {
                 permission: Some(&permission),
                 target: None,
                 client_ip: ctx.client_ip,
+                request: None,
             })
             .await?;
         match verdict.code {

@@ -12,6 +12,7 @@ use keyward_domain::ids::{AdminId, KeyId};
 use keyward_domain::key::PreviousSecret;
 use keyward_domain::permission::Grant;
 use keyward_domain::secret::SecretHash;
+use keyward_domain::signing_key::VerifyKey;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,9 @@ pub struct CachedKey {
     pub networks: Vec<IpNet>,
     /// The key's grants intersected with its owner's current permissions.
     pub grants: Vec<Grant>,
+    /// The public key its requests are signed with, parsed once (see [`crate::signing`]).
+    pub verify_key: Option<VerifyKey>,
+    pub require_signed_writes: bool,
 }
 
 impl CachedKey {
@@ -161,6 +165,8 @@ mod tests {
             previous_secret: None,
             networks: vec![],
             grants: vec![],
+            verify_key: None,
+            require_signed_writes: false,
         })
     }
 

@@ -39,6 +39,9 @@ pub struct Config {
     pub usage_queue_capacity: usize,
     /// This node's name in usage records (default: host name and process id).
     pub node_name: Option<String>,
+    /// How far a signed request's `created` may be from the server's clock, in seconds
+    /// (RFC 9421 signatures; also how long a nonce is remembered).
+    pub signature_max_skew_seconds: u32,
     pub scopes: Option<Vec<ScopeDef>>,
     pub roles: Vec<RoleDef>,
 }
@@ -68,6 +71,7 @@ impl Default for Config {
             usage_log: true,
             usage_queue_capacity: 65_536,
             node_name: None,
+            signature_max_skew_seconds: 300,
             scopes: None,
             roles: Vec::new(),
         }
@@ -102,6 +106,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "usage_log",
     "usage_queue_capacity",
     "node_name",
+    "signature_max_skew_seconds",
     "scopes",
     "roles",
 ];
@@ -148,6 +153,9 @@ impl Config {
         }
         if self.session_ttl_hours == 0 || self.login_max_failures == 0 {
             return Err(ConfigError("session_ttl_hours and login_max_failures must be at least 1".into()));
+        }
+        if !(1..=86_400).contains(&self.signature_max_skew_seconds) {
+            return Err(ConfigError("signature_max_skew_seconds must be between 1 and 86400".into()));
         }
         self.catalog()?;
         Ok(())

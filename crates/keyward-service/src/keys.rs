@@ -5,7 +5,7 @@
 //! with its audit record in one transaction, and the verification cache entry is dropped before
 //! the call returns.
 
-use crate::{Keyward, RequestContext, ServiceError, ServiceResult};
+use crate::{signing, Keyward, RequestContext, ServiceError, ServiceResult};
 use chrono::{DateTime, Duration, Utc};
 use keyward_domain::admin::Admin;
 use keyward_domain::catalog::{GrantInput, RoleInput};
@@ -40,6 +40,7 @@ pub struct NewKey {
     pub format: Option<String>,
     pub verify_key: Option<String>,
     pub signing: Option<String>,
+    pub require_signed_writes: Option<bool>,
 }
 
 /// A partial update; `None` leaves a field as it is. `description: Some(None)` clears it.
@@ -83,6 +84,8 @@ pub struct KeyView {
 pub struct IssuedKey {
     pub view: KeyView,
     pub secret: PlainSecret,
+    /// With `signing: "generate"`: the private key (PKCS#8 PEM), shown once, never stored.
+    pub signing_private_key_pem: Option<keyward_domain::signing_key::PrivateKeyPem>,
 }
 
 /// Default and maximum page sizes.
@@ -139,7 +142,7 @@ impl Keyward {
         Ok(Privileges::new(roles, grants, inherit)?)
     }
 
-    fn check_unsupported(format: Option<&str>, verify_key: bool, signing: bool) -> ServiceResult<KeyFormat> {
+    fn check_unsupported(format: Option<&str>) -> ServiceResult<KeyFormat> {
         let format = match format {
             None => KeyFormat::Opaque,
             Some(f) => KeyFormat::parse(f)
@@ -149,12 +152,6 @@ impl Keyward {
             return Err(ServiceError::validation(
                 "format",
                 "the `jwt` key format is not available in this version yet",
-            ));
-        }
-        if verify_key || signing {
-            return Err(ServiceError::validation(
-                if signing { "signing" } else { "verify_key" },
-                "signed requests (verify keys) are not available in this version yet",
             ));
         }
         Ok(format)
@@ -171,8 +168,11 @@ impl Keyward {
         if let Some(d) = &input.description {
             validate_description(d)?;
         }
-        let format =
-            Self::check_unsupported(input.format.as_deref(), input.verify_key.is_some(), input.signing.is_some())?;
+        let format = Self::check_unsupported(input.format.as_deref())?;
+        let (verify_key, signing_private_key_pem) =
+            signing::new_verify_key(input.verify_key.as_deref(), input.signing.as_deref())?;
+        let require_signed_writes =
+            signing::require_signed_writes(input.require_signed_writes, verify_key.is_some(), verify_key.is_some())?;
         let now = self.now();
         let rules = self.config().expiry_rules();
         let expiry =
@@ -199,8 +199,8 @@ impl Keyward {
             privileges,
             networks,
             format,
-            verify_key: None,
-            require_signed_writes: false,
+            verify_key: verify_key.map(|k| k.to_pem()),
+            require_signed_writes,
             secret_hash,
             previous_secret: None,
             last_used_at: None,
@@ -212,7 +212,7 @@ impl Keyward {
         record.details = Some(describe(&key, self));
         self.store().insert_key(&key, &record).await.map_err(|e| name_conflict(e, &key.name))?;
         self.inner.cache.invalidate_key(&key.id);
-        Ok(IssuedKey { view: self.view(key, owner.email, &owner.permissions), secret })
+        Ok(IssuedKey { view: self.view(key, owner.email, &owner.permissions), secret, signing_private_key_pem })
     }
 
     /// A key the caller may see, not deleted; anything else is `404`.
@@ -336,7 +336,11 @@ impl Keyward {
         patch: KeyPatch,
         ctx: &RequestContext,
     ) -> ServiceResult<KeyView> {
-        Self::check_unsupported(None, matches!(patch.verify_key, Some(Some(_))), false)?;
+        let new_verify_key = match &patch.verify_key {
+            Some(Some(given)) => Some(Some(signing::parse_verify_key(given)?.to_pem())),
+            Some(None) => Some(None),
+            None => None,
+        };
         let now = self.now();
         let rules = self.config().expiry_rules();
         let expiry =
@@ -400,12 +404,27 @@ impl Keyward {
                     key.networks = n.clone();
                     changed.push("networks");
                 }
-                if let Some(None) = &patch.verify_key {
-                    key.verify_key = None;
-                    changed.push("verify_key");
+                // A verify key set where there was none turns signed writes on unless told
+                // otherwise; removing it turns them off; replacing it keeps the setting.
+                let mut signed_writes_default = key.require_signed_writes;
+                if let Some(v) = &new_verify_key {
+                    if *v != key.verify_key {
+                        signed_writes_default = match (v, &key.verify_key) {
+                            (None, _) => false,
+                            (Some(_), None) => true,
+                            (Some(_), Some(_)) => key.require_signed_writes,
+                        };
+                        key.verify_key = v.clone();
+                        changed.push("verify_key");
+                    }
                 }
-                if let Some(r) = patch.require_signed_writes {
-                    key.require_signed_writes = r;
+                let require = signing::require_signed_writes(
+                    patch.require_signed_writes,
+                    signed_writes_default,
+                    key.verify_key.is_some(),
+                )?;
+                if require != key.require_signed_writes {
+                    key.require_signed_writes = require;
                     changed.push("require_signed_writes");
                 }
                 if changed.is_empty() {
@@ -444,7 +463,7 @@ impl Keyward {
                 Ok((vec![record], secret))
             })
             .await?;
-        Ok(IssuedKey { view, secret })
+        Ok(IssuedKey { view, secret, signing_private_key_pem: None })
     }
 
     pub async fn regenerate_key(
@@ -469,7 +488,7 @@ impl Keyward {
                 Ok((vec![record], secret))
             })
             .await?;
-        Ok(IssuedKey { view, secret })
+        Ok(IssuedKey { view, secret, signing_private_key_pem: None })
     }
 
     /// Idempotent: revoking a revoked key changes nothing and writes no record.
@@ -526,5 +545,7 @@ fn describe(key: &ApiKey, keyward: &Keyward) -> serde_json::Value {
         "roles": key.privileges.roles.iter().map(|r| r.role.clone()).collect::<Vec<_>>(),
         "grants": crate::admins::permission_strings(&grants),
         "networks": key.networks.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "verify_key": key.verify_key.is_some(),
+        "require_signed_writes": key.require_signed_writes,
     })
 }

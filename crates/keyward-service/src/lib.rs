@@ -8,6 +8,7 @@
 //! - [`auth`] — login, sessions, and turning a credential into a [`Principal`].
 //! - [`admins`], [`keys`], [`logs`]: the management operations.
 //! - [`verify`] — the data plane (`/v1/verify`, forward-auth), served from [`cache`].
+//! - [`signing`] — verify keys of API keys and the signature step of signed requests.
 //! - [`usage`] — coalesced `last_used_at` updates, off the hot path.
 //!
 //! Architecture invariant: nothing here knows HTTP. Requests arrive as plain values and a
@@ -23,6 +24,7 @@ pub mod keys;
 pub mod logs;
 pub mod metrics;
 mod pepper;
+pub mod signing;
 mod throttle;
 pub mod usage;
 pub mod verify;

@@ -330,8 +330,8 @@ impl Keyward {
         }
     }
 
-    /// The node's housekeeping: the usage writer, retention and expired sessions hourly, and (on
-    /// a shared database) cross-node cache coherence. Runs until the returned handle is aborted.
+    /// The node's housekeeping: the usage writer, retention, expired sessions and signature
+    /// nonces hourly, and (on a shared database) cross-node cache coherence. Runs until the returned handle is aborted.
     pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
         let keyward = self.clone();
         tokio::spawn(async move {
@@ -344,6 +344,7 @@ impl Keyward {
                 if pruned > 0 {
                     tracing::info!(pruned, "usage records past retention deleted");
                 }
+                keyward.prune_nonces().await;
                 if let Err(e) = keyward.store().delete_expired_sessions(keyward.now()).await {
                     tracing::warn!(error = %e, "could not prune expired sessions");
                 }

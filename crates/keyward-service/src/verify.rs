@@ -3,15 +3,17 @@
 //! Order of checks, and why: malformed input is rejected before any lookup (no storage access
 //! for garbage); an unknown id or a secret that does not match is `not_found`, so nothing about
 //! a key is revealed to a caller without its full secret; then revoked (which wins over
-//! expired), expired, owner disabled, network, permission.
+//! expired), expired, owner disabled, network, permission, and last the request's signature
+//! (see [`crate::signing`]), the one step that may write (a nonce).
 
 use crate::cache::{CachedKey, Lookup};
 use crate::usage::UsageEvent;
 use crate::{Keyward, ServiceResult};
 use chrono::{DateTime, Utc};
 use keyward_domain::network;
-use keyward_domain::permission::{allows, Permission};
+use keyward_domain::permission::{allows, Access, Permission};
 use keyward_domain::secret::parse_presented;
+use keyward_domain::signature::HttpRequest;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -59,6 +61,8 @@ pub struct VerifyQuery<'a> {
     pub permission: Option<&'a Permission>,
     pub target: Option<&'a str>,
     pub client_ip: Option<IpAddr>,
+    /// The client's request, for keys with a verify key (RFC 9421 signatures).
+    pub request: Option<&'a HttpRequest>,
 }
 
 /// The answer: a code, and the key's snapshot when the caller proved they hold its secret.
@@ -139,7 +143,11 @@ impl Keyward {
         } else if query.permission.is_some_and(|p| !allows(&entry.grants, p, query.target)) {
             VerifyCode::InsufficientPermission
         } else {
-            VerifyCode::Valid
+            let write = query.permission.is_some_and(|p| p.access == Access::Write);
+            match self.check_signature(&entry, query.request, write, now).await? {
+                Ok(()) => VerifyCode::Valid,
+                Err(failure) => failure.code,
+            }
         };
         Ok(Verdict { code, key: Some(entry), time: now })
     }
@@ -169,6 +177,7 @@ impl Keyward {
             Some(o) => (o.email.clone(), o.disabled, o.permissions.clone()),
             None => (String::new(), true, Vec::new()),
         };
+        let verify_key = crate::signing::stored_verify_key(key.id.as_str(), key.verify_key.as_deref());
         let entry = Arc::new(CachedKey {
             grants: key.privileges.effective(self.catalog(), &owner_grants),
             revoked: key.revoked_at.is_some() || key.deleted_at.is_some(),
@@ -181,6 +190,8 @@ impl Keyward {
             secret_hash: key.secret_hash,
             previous_secret: key.previous_secret,
             networks: key.networks,
+            verify_key,
+            require_signed_writes: key.require_signed_writes,
         });
         self.inner.cache.insert(generation, entry.clone());
         Ok(Some(entry))

@@ -83,7 +83,8 @@ impl Node {
 
     async fn code(&self, secret: &str, permission: Option<&str>) -> VerifyCode {
         let permission = permission.map(|p| p.parse().unwrap());
-        let q = VerifyQuery { key: secret, permission: permission.as_ref(), target: None, client_ip: None };
+        let q =
+            VerifyQuery { key: secret, permission: permission.as_ref(), target: None, client_ip: None, request: None };
         self.keyward.verify(q).await.unwrap().code
     }
 }
@@ -278,8 +279,13 @@ async fn a_full_usage_queue_drops_records_and_counts_them_but_never_blocks_verif
         .unwrap();
     let permission = "events.alerts:read".parse().unwrap();
     for _ in 0..100 {
-        let q =
-            VerifyQuery { key: issued.secret.expose(), permission: Some(&permission), target: None, client_ip: None };
+        let q = VerifyQuery {
+            key: issued.secret.expose(),
+            permission: Some(&permission),
+            target: None,
+            client_ip: None,
+            request: None,
+        };
         let verdict = n.keyward.check(q, Channel::Verify).await.unwrap();
         assert_eq!(verdict.code, VerifyCode::Valid);
     }
@@ -313,7 +319,13 @@ async fn checks_are_logged_and_move_last_use_only_when_they_succeed() {
     let read = "events.alerts:read".parse().unwrap();
     let write = "events.alerts:write".parse().unwrap();
     let ip = Some("203.0.113.7".parse().unwrap());
-    let check = |permission, target| VerifyQuery { key: issued.secret.expose(), permission, target, client_ip: ip };
+    let check = |permission, target| VerifyQuery {
+        key: issued.secret.expose(),
+        permission,
+        target,
+        client_ip: ip,
+        request: None,
+    };
     n.keyward.check(check(Some(&write), None), Channel::Verify).await.unwrap();
     n.keyward.flush_usage().await;
     let view = n.keyward.get_key(&n.access(&alice, KeyAction::Read), &id).await.unwrap();
@@ -362,7 +374,13 @@ async fn identical_checks_written_in_one_batch_share_a_record_with_their_count()
     let (a, b) = ("203.0.113.7".parse().unwrap(), "198.51.100.1".parse().unwrap());
     for i in 0..7 {
         let client_ip = Some(if i == 3 || i == 5 { b } else { a });
-        let q = VerifyQuery { key: issued.secret.expose(), permission: Some(&read), target: None, client_ip };
+        let q = VerifyQuery {
+            key: issued.secret.expose(),
+            permission: Some(&read),
+            target: None,
+            client_ip,
+            request: None,
+        };
         n.keyward.check(q, Channel::Verify).await.unwrap();
         n.clock.advance(Duration::seconds(1));
     }
@@ -400,7 +418,7 @@ async fn usage_logging_can_be_switched_off() {
         .create_key(&n.access(&alice, KeyAction::Issue), key("k", &[], None), &RequestContext::default())
         .await
         .unwrap();
-    let q = VerifyQuery { key: issued.secret.expose(), permission: None, target: None, client_ip: None };
+    let q = VerifyQuery { key: issued.secret.expose(), permission: None, target: None, client_ip: None, request: None };
     assert_eq!(n.keyward.check(q, Channel::Verify).await.unwrap().code, VerifyCode::Valid);
     assert_eq!(n.keyward.metrics().usage_queue_depth, 0);
 }

@@ -1,5 +1,5 @@
 //! Keyward's storage: small capability traits ([`AdminStore`], [`KeyStore`], [`SessionStore`],
-//! [`LogStore`], [`SettingsStore`]) and one module per backend.
+//! [`LogStore`], [`SettingsStore`], [`NonceStore`]) and one module per backend.
 //!
 //! # Layout
 //! - [`model`] — the records storage exchanges with the service (domain types plus the few
@@ -112,6 +112,22 @@ pub trait LogStore: Send + Sync {
     async fn verify_audit_chain(&self) -> StoreResult<ChainReport>;
 }
 
+/// Single-use nonces of signed requests, shared by every node on the same database.
+#[async_trait]
+pub trait NonceStore: Send + Sync {
+    /// Records the use of `nonce` by key `key_id`, remembered until `expires_at`. `false` when
+    /// it was used before and is still remembered (a replay); atomic across nodes.
+    async fn use_nonce(
+        &self,
+        key_id: &KeyId,
+        nonce: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Deletes up to `limit` nonces no longer remembered at `now`; returns how many.
+    async fn prune_nonces(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait SettingsStore: Send + Sync {
     /// Stores `value` under `name` unless a value is there already; returns the value that is.
@@ -167,7 +183,7 @@ pub trait ChangeFeed: Send + Sync {
 
 /// Everything a Keyward node needs from storage.
 #[async_trait]
-pub trait Store: AdminStore + KeyStore + SessionStore + LogStore + SettingsStore + ChangeFeed {
+pub trait Store: AdminStore + KeyStore + SessionStore + LogStore + SettingsStore + NonceStore + ChangeFeed {
     /// Is the database reachable (for `/readyz`)?
     async fn ping(&self) -> StoreResult<()>;
     /// Which backend, for logs and `/readyz`.

@@ -536,6 +536,45 @@ async fn walk_audit_chain(pool: &PgPool, first_seq: i64) -> StoreResult<ChainRep
 }
 
 #[async_trait]
+impl NonceStore for PostgresStore {
+    async fn use_nonce(
+        &self,
+        key_id: &KeyId,
+        nonce: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // A row still remembered is left alone (0 rows: a replay); an expired one is reused.
+        let done = sqlx::query(
+            "INSERT INTO signature_nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE signature_nonces.expires_at <= $4",
+        )
+        .bind(key_id.as_str())
+        .bind(nonce)
+        .bind(millis(expires_at))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_nonces(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM signature_nonces WHERE (key_id, nonce) IN (SELECT key_id, nonce FROM signature_nonces \
+             WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(millis(now))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
 impl SettingsStore for PostgresStore {
     async fn setting_or_insert(&self, name: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
         let mut tx = self.begin().await?;

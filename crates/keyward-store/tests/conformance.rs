@@ -317,6 +317,35 @@ on_backends!(logs_and_settings: sqlite_logs_and_settings, postgres_logs_and_sett
 on_backends!(change_feed: sqlite_change_feed, postgres_change_feed);
 on_backends!(reopens_a_migrated_database: sqlite_reopens, postgres_reopens);
 on_backends!(usage_batches_and_retention: sqlite_usage, postgres_usage);
+on_backends!(nonces_are_single_use: sqlite_nonces, postgres_nonces);
+
+async fn nonces_are_single_use(store: Arc<dyn Store>) {
+    let (a, b) = (KeyId::from_string("key-a"), KeyId::from_string("key-b"));
+    let t = now();
+    let until = t + Duration::seconds(300);
+    assert!(store.use_nonce(&a, "n1", until, t).await.unwrap());
+    assert!(!store.use_nonce(&a, "n1", until, t).await.unwrap(), "a replay");
+    assert!(store.use_nonce(&b, "n1", until, t).await.unwrap(), "nonces are per key");
+    assert!(store.use_nonce(&a, "n2", until, t).await.unwrap());
+    // Concurrent uses of one nonce: exactly one wins.
+    let tries: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let a = a.clone();
+            tokio::spawn(async move { store.use_nonce(&a, "race", until, t).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tries {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    // Once forgotten, a nonce may be recorded again; pruning deletes only forgotten ones.
+    assert!(store.use_nonce(&a, "n1", until + Duration::seconds(300), until).await.unwrap());
+    assert_eq!(store.prune_nonces(until, 100).await.unwrap(), 3, "b/n1, a/n2 and a/race");
+    assert!(!store.use_nonce(&a, "n1", until, until).await.unwrap(), "still remembered");
+    assert_eq!(store.prune_nonces(until + Duration::seconds(300), 100).await.unwrap(), 1);
+}
 
 async fn usage_batches_and_retention(store: Arc<dyn Store>) {
     let alice = admin("alice@example.com");

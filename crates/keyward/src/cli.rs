@@ -58,6 +58,40 @@ pub enum Command {
     /// Check the audit log (works on the database directly; no server needed)
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Sign an HTTP request (RFC 9421, ecdsa-p256-sha256) for a key with a verify key: print
+    /// the headers to add (e.g. `curl -H @headers.txt`), or send the request with --send
+    Sign(SignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The key's P-256 private key (PEM: PKCS#8 or `EC PRIVATE KEY`)
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+    /// The key id (the signature's `keyid`)
+    #[arg(long, value_name = "ID")]
+    pub key_id: String,
+    /// The request method [default: GET, or POST with --data]
+    #[arg(long, short = 'X', value_name = "M")]
+    pub method: Option<String>,
+    /// The request body: a string, or @FILE to read it from a file (covered by Content-Digest)
+    #[arg(long, short = 'd', value_name = "@FILE|STRING")]
+    pub data: Option<String>,
+    /// A header to send (repeatable), e.g. 'Content-Type: application/json'
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Send the request and print the answer, instead of printing the headers. The
+    /// credential is KEYWARD_API_KEY unless an Authorization header is given
+    #[arg(long)]
+    pub send: bool,
+    /// The absolute URL of the request (what @target-uri covers)
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Signing {
+    /// The server makes a P-256 key pair and returns the private key once
+    Generate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,6 +255,19 @@ pub struct KeyCreateArgs {
     /// Secret format
     #[arg(long, value_enum)]
     pub format: Option<KeyFormat>,
+    /// Give the key a signing key pair made by the server (signed requests); the private key
+    /// goes to --private-key-out, never to the terminal
+    #[arg(long, value_enum, requires = "private_key_out", conflicts_with = "verify_key_file")]
+    pub signing: Option<Signing>,
+    /// Where to write the generated private key (created with mode 0600; never overwritten)
+    #[arg(long, value_name = "FILE", requires = "signing")]
+    pub private_key_out: Option<PathBuf>,
+    /// Sign requests with your own key pair: its public half (PEM SPKI, or a JWK) from this file
+    #[arg(long, value_name = "FILE")]
+    pub verify_key_file: Option<PathBuf>,
+    /// Whether write checks of the key need a signature [server default: true with a verify key]
+    #[arg(long, value_name = "BOOL")]
+    pub require_signed_writes: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +327,15 @@ pub struct KeyUpdateArgs {
     /// Allow any client address
     #[arg(long, conflicts_with = "networks")]
     pub clear_networks: bool,
+    /// Set the key's verify key (signed requests) from this file: a PEM SPKI public key or a JWK
+    #[arg(long, value_name = "FILE")]
+    pub verify_key_file: Option<PathBuf>,
+    /// Remove the key's verify key (and with it the need to sign writes)
+    #[arg(long, conflicts_with = "verify_key_file")]
+    pub remove_verify_key: bool,
+    /// Whether write checks of the key need a signature
+    #[arg(long, value_name = "BOOL")]
+    pub require_signed_writes: Option<bool>,
 }
 
 #[derive(Debug, Args)]

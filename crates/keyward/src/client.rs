@@ -96,6 +96,9 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     token: Option<String>,
+    /// Signs write requests (RFC 9421) for an API key with a verify key: the private key and
+    /// the key id.
+    signer: Option<std::sync::Arc<(keyward_domain::signing_key::SigningKey, String)>>,
 }
 
 /// Never shows the credential.
@@ -104,6 +107,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base.as_str())
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("signer", &self.signer.as_ref().map(|s| s.1.as_str()))
             .finish()
     }
 }
@@ -134,7 +138,14 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| invalid(&e.to_string()))?;
-        Ok(Self { http, base: url, token })
+        Ok(Self { http, base: url, token, signer: None })
+    }
+
+    /// Signs every write request with `key` for key `key_id` (a management key with a verify
+    /// key must sign its writes).
+    pub fn with_signer(mut self, key: keyward_domain::signing_key::SigningKey, key_id: String) -> Self {
+        self.signer = Some(std::sync::Arc::new((key, key_id)));
+        self
     }
 
     /// The server's base URL, without a trailing slash.
@@ -178,18 +189,31 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
+        let mut url = self.url(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let signature = match &self.signer {
+            Some(signer) if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) => {
+                let (key, key_id) = signer.as_ref();
+                crate::commands::sign::signed_headers(key, key_id, method.as_str(), url.as_str(), &[], body.as_deref())
+                    .map_err(|e| ClientError::InvalidUrl { url: url.to_string(), reason: format!("{e:#}") })?
+            }
+            _ => Vec::new(),
+        };
         let mut request = self
             .http
-            .request(method, self.url(segments))
+            .request(method, url)
             .header(reqwest::header::ACCEPT, "application/json, application/problem+json");
-        if !query.is_empty() {
-            request = request.query(query);
-        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
+        for (name, value) in signature {
+            request = request.header(name, value);
+        }
         if let Some(body) = body {
-            request = request.json(body);
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();

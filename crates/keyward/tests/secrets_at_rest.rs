@@ -1,6 +1,6 @@
 //! SPEC §1 "The secret is shown once": the database (on SQLite its main file and WAL, on
 //! PostgreSQL a full dump of its data) and the server's own output at debug level never contain
-//! a key secret, nor its random part.
+//! a key secret, nor its random part, nor a signing private key the server generated.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -64,6 +64,9 @@ fn secrets_never_reach_the_database_or_the_log() {
     let oid = other["id"].as_str().unwrap();
     let r = srv.post(&format!("/v1/keys/{oid}/regenerate"), &w.tok, &json!({}));
     let s3 = r.expect(200)["secret"].as_str().unwrap().to_owned();
+    // A signing key pair made by the server: only the public half may be kept.
+    let r = srv.post("/v1/keys", &w.tok, &json!({"name": "signer", "signing": "generate"}));
+    let private_pem = r.expect(201)["signing_private_key_pem"].as_str().unwrap().to_owned();
 
     // Present the secrets in every way the server accepts, valid and not.
     for s in [&s0, &s1, &s3] {
@@ -98,6 +101,9 @@ fn secrets_never_reach_the_database_or_the_log() {
     ] {
         names.push((name, s.clone()));
         names.push((random, split_secret(s).2));
+    }
+    for line in private_pem.lines().filter(|l| !l.starts_with("-----")) {
+        names.push(("a line of the signing private key", line.to_owned()));
     }
     for text in &shown {
         assert_absent("an API answer", text.as_bytes(), &names);

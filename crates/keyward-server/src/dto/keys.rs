@@ -36,7 +36,9 @@ pub struct KeyDto {
     /// `opaque` or `jwt`.
     #[schema(example = "opaque")]
     pub format: String,
+    /// The ECDSA P-256 public key its requests are signed with (PEM SPKI); `null`: none.
     pub verify_key: Option<String>,
+    /// Write checks need a valid RFC 9421 signature.
     pub require_signed_writes: bool,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
@@ -87,6 +89,10 @@ pub struct IssuedKeyResponse {
     /// The whole secret; present it as `Authorization: Bearer <secret>`, `X-API-Key`, or Basic
     /// `<key id>:<secret>`.
     pub secret: String,
+    /// With `signing: "generate"` only: the key's private signing key (PKCS#8 PEM), shown once
+    /// and never stored. Sign write requests with it (`keyward sign`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_private_key_pem: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -143,10 +149,16 @@ pub struct CreateKeyRequest {
     pub networks: Option<Vec<String>>,
     /// `opaque` (default) or `jwt`.
     pub format: Option<String>,
-    /// ECDSA P-256 public key (PEM SPKI or JWK) for signed requests.
+    /// ECDSA P-256 public key for signed requests (RFC 9421): PEM SPKI, or a JWK given as a
+    /// JSON string (`kty` `EC`, `crv` `P-256`). Stored and shown as PEM SPKI.
     pub verify_key: Option<String>,
-    /// `generate`: the server makes a key pair and returns the private key once.
+    /// `generate`: the server makes a P-256 key pair, stores the public half and returns the
+    /// private key once (`signing_private_key_pem`). Excludes `verify_key`.
+    #[schema(example = "generate")]
     pub signing: Option<String>,
+    /// Write checks of this key need a valid signature. Default: `true` when the key gets a
+    /// verify key; `true` without one → `422`.
+    pub require_signed_writes: Option<bool>,
 }
 
 /// A partial update: absent fields stay as they are. Expiry changes with exactly one of
@@ -166,7 +178,9 @@ pub struct UpdateKeyRequest {
     pub grants: Option<Vec<GrantInputDto>>,
     pub inherit: Option<bool>,
     pub networks: Option<Vec<String>>,
-    /// `null` removes the verify key.
+    /// A new verify key (PEM SPKI, or a JWK as a JSON string); `null` removes it (and turns
+    /// `require_signed_writes` off). Setting one where there was none turns
+    /// `require_signed_writes` on unless it is given.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub verify_key: Option<Option<String>>,

@@ -20,7 +20,8 @@ pub struct VerifyRequest {
     /// is `ip_not_allowed`.
     #[schema(example = "203.0.113.7")]
     pub client_ip: Option<String>,
-    /// The client's request, for signed requests (accepted; not yet checked in this version).
+    /// The client's request, for keys with a verify key: its RFC 9421 signature is checked
+    /// (`signature_required` / `signature_invalid`).
     pub request: Option<SignedRequestDto>,
 }
 
@@ -28,10 +29,16 @@ pub struct VerifyRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedRequestDto {
+    #[schema(example = "POST")]
     pub method: String,
+    /// The absolute URI the client requested (`@target-uri`).
+    #[schema(example = "https://api.example.com/v1/alerts?x=1")]
     pub target_uri: String,
+    /// Header fields by name (case-insensitive), including `Signature-Input`, `Signature` and
+    /// `Content-Digest`.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// The body, when the caller has it: `content-digest` must then be covered and match it.
     pub body_base64: Option<String>,
 }
 

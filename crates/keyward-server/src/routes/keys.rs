@@ -24,7 +24,11 @@ fn authorize(state: &AppState, caller: &Caller, action: KeyAction) -> Result<Key
 }
 
 fn issued(issued: &IssuedKey) -> IssuedKeyResponse {
-    IssuedKeyResponse { key: KeyDto::new(&issued.view), secret: issued.secret.expose().to_string() }
+    IssuedKeyResponse {
+        key: KeyDto::new(&issued.view),
+        secret: issued.secret.expose().to_string(),
+        signing_private_key_pem: issued.signing_private_key_pem.as_ref().map(|p| p.expose().to_owned()),
+    }
 }
 
 /// Create a key. The secret is in this answer and never again.
@@ -68,6 +72,7 @@ pub async fn create_key(
         format: body.format,
         verify_key: body.verify_key,
         signing: body.signing,
+        require_signed_writes: body.require_signed_writes,
     };
     let key = state.keyward.create_key(&access, input, &caller.ctx).await?;
     Ok((StatusCode::CREATED, Json(issued(&key))))
@@ -170,7 +175,8 @@ pub async fn update_key(
     if body.signing.is_some() {
         return Err(ApiError::validation(
             "signing",
-            "a signing key can only be generated at creation; set `verify_key` instead",
+            "a signing key pair is generated only at creation; to replace the verify key, generate a pair \
+             yourself (e.g. `openssl ecparam -name prime256v1 -genkey`) and set `verify_key` to its public half",
         ));
     }
     let patch = KeyPatch {

@@ -31,6 +31,9 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::regenerate_key))
         .routes(routes!(keys::revoke_key))
         .routes(routes!(logs::search_logs))
+        // The management routes above see the buffered body of API-key requests (signed writes);
+        // a management route (one taking `Caller`) must be registered above this line.
+        .route_layer(axum::middleware::from_fn(crate::signed::capture_body))
         .routes(routes!(verify::verify))
         .routes(routes!(verify::forward_auth))
         .routes(routes!(ops::healthz))

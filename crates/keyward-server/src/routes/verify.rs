@@ -26,7 +26,8 @@ use std::net::{IpAddr, SocketAddr};
 /// The caller authenticates with an API key holding `keyward.verify:read` (Bearer, or Basic
 /// `id:secret`): `401` without a valid one, `403` when it lacks the permission. The answer is
 /// `200` either way; `valid: false` carries `key_id` only when the caller held the key's full
-/// secret. The `request` member (signed requests) is accepted but not yet checked. Every
+/// secret. With `request`, a key's RFC 9421 signature is checked (SPEC §2 "Signed requests");
+/// `body_base64` makes `content-digest` coverage mandatory and is checked against it. Every
 /// answer is recorded in the usage log (`key.verified`, with the code, permission, target and
 /// `client_ip`; the key id only when the caller held its full secret).
 #[utoipa::path(
@@ -59,8 +60,14 @@ pub async fn verify(
         ),
         None => None,
     };
-    let query =
-        VerifyQuery { key: &body.key, permission: permission.as_ref(), target: body.target.as_deref(), client_ip };
+    let request = body.request.as_ref().map(crate::signed::verify_request).transpose()?;
+    let query = VerifyQuery {
+        key: &body.key,
+        permission: permission.as_ref(),
+        target: body.target.as_deref(),
+        client_ip,
+        request: request.as_ref(),
+    };
     let verdict = state.keyward.check(query, Channel::Verify).await?;
     Ok(Json(VerifyResponse::from(&verdict)))
 }
@@ -77,8 +84,12 @@ const CODE_HEADER: HeaderName = HeaderName::from_static("x-keyward-code");
 /// (`GET`, `HEAD`, `OPTIONS` → read, others → write; **neither header → write**, failing
 /// closed); without the header only validity and networks are checked. `X-Keyward-Target`
 /// names the target. The client address is the TCP peer, or what a trusted proxy reports in
-/// `X-Forwarded-For`/`X-Real-IP`. Every answer carries `X-Keyward-Code`. Every check of a
-/// presented credential is recorded in the usage log (`forward_auth`); a request without any
+/// `X-Forwarded-For`/`X-Real-IP`. A request carrying `Signature-Input`/`Signature` is rebuilt
+/// from `X-Original-Method`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Original-URI` (or
+/// `X-Forwarded-Method`/`X-Forwarded-Uri`) and its signature checked (`400` when one of them is
+/// missing and the key has a verify key); the body is not seen, so its `Content-Digest` is the
+/// upstream's to check. Every answer carries `X-Keyward-Code`. Every check of a presented
+/// credential is recorded in the usage log (`forward_auth`); a request without any
 /// credential is not.
 #[utoipa::path(
     get, path = "/v1/forward-auth", tag = "verification",
@@ -88,15 +99,20 @@ const CODE_HEADER: HeaderName = HeaderName::from_static("x-keyward-code");
         ("X-Keyward-Target" = Option<String>, Header, description = "The target (resource instance) the request is for"),
         ("X-Original-Method" = Option<String>, Header, description = "The original request's method"),
         ("X-Forwarded-Method" = Option<String>, Header, description = "The original request's method (Traefik)"),
+        ("X-Original-URI" = Option<String>, Header, description = "Signed requests: the original path and query (or absolute URI); Traefik: `X-Forwarded-Uri`"),
+        ("X-Forwarded-Proto" = Option<String>, Header, description = "Signed requests: the original scheme"),
+        ("X-Forwarded-Host" = Option<String>, Header, description = "Signed requests: the original host (and port)"),
+        ("Signature-Input" = Option<String>, Header, description = "RFC 9421 signature parameters of the original request"),
+        ("Signature" = Option<String>, Header, description = "RFC 9421 signature of the original request"),
     ),
     responses(
         (status = 200, description = "Allowed", body = ForwardAuthBody, headers(
             ("X-Keyward-Key-Id" = String, description = "The key's id"),
             ("X-Keyward-Owner" = String, description = "The key owner's email"),
         )),
-        (status = 400, description = "Unparseable `X-Keyward-Permission`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Unparseable `X-Keyward-Permission`, or a signed request without the forwarded method/URI", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Key missing, malformed, unknown, expired or revoked (with `WWW-Authenticate`)", body = ForwardAuthBody),
-        (status = 403, description = "`ip_not_allowed`, `insufficient_permission` or `owner_disabled`", body = ForwardAuthBody),
+        (status = 403, description = "`ip_not_allowed`, `insufficient_permission`, `owner_disabled`, `signature_required` or `signature_invalid`", body = ForwardAuthBody),
     ),
     security(("api_key" = []), ("x_api_key" = []), ("basic" = []))
 )]
@@ -124,11 +140,21 @@ pub async fn forward_auth(State(state): State<AppState>, request: Request) -> Re
         Presented::Unusable => "",
         Presented::Missing => return answer(StatusCode::UNAUTHORIZED, "missing_credential", false),
     };
-    let query = VerifyQuery { key, permission: permission.as_ref(), target, client_ip: client };
+    // A signed request whose method or URI the proxy did not forward cannot be checked; that
+    // is a `400` only for keys that have a verify key (other keys ignore signatures).
+    let (request, unforwarded) = match crate::signed::forwarded_request(headers) {
+        Ok(r) => (r, None),
+        Err(e) => (None, Some(e)),
+    };
+    let query =
+        VerifyQuery { key, permission: permission.as_ref(), target, client_ip: client, request: request.as_ref() };
     let verdict = match state.keyward.check(query, Channel::ForwardAuth).await {
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if let Some(e) = unforwarded.filter(|_| verdict.key.as_ref().is_some_and(|k| k.verify_key.is_some())) {
+        return e.into_response();
+    }
     match (verdict.code, verdict.key.as_deref()) {
         (VerifyCode::Valid, Some(k)) => {
             let mut response = answer(StatusCode::OK, "valid", false);

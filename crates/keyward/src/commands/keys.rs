@@ -21,7 +21,23 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> Result<()> {
     let client = ctx.client()?;
     match command {
         KeysCommand::Create(args) => {
-            let response = client.post(&["v1", "keys"], &create_body(&args)).await?;
+            let body = create_body(&args)?;
+            // Claimed before the key exists, so a private key is never made with nowhere to go.
+            let out = args.private_key_out.as_deref().map(super::sign::PrivateKeyFile::create).transpose()?;
+            let mut response = match client.post(&["v1", "keys"], &body).await {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(out) = out {
+                        out.abandon();
+                    }
+                    return Err(e.into());
+                }
+            };
+            if let Some(out) = out {
+                let pem = response.as_object_mut().and_then(|r| r.remove("signing_private_key_pem"));
+                let path = out.write(pem.as_ref().and_then(Value::as_str).unwrap_or_default())?;
+                eprintln!("The signing private key is in {} (mode 0600). Keep it secret.", path.display());
+            }
             print_with_secret(ctx, &response);
         }
         KeysCommand::List(args) => list(ctx, &client, &args).await?,
@@ -99,8 +115,15 @@ fn insert_expiry(body: &mut Map<String, Value>, expiry: &ExpiryArgs) {
     }
 }
 
+/// The contents of a verify key file (PEM or JWK), as the API takes it.
+fn verify_key_text(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the verify key file {}: {e}", path.display()))?;
+    Ok(text.trim().to_owned())
+}
+
 /// The body of `POST /v1/keys`.
-pub fn create_body(args: &KeyCreateArgs) -> Value {
+pub fn create_body(args: &KeyCreateArgs) -> Result<Value> {
     let mut body = Map::new();
     body.insert("name".into(), args.name.as_str().into());
     if let Some(description) = &args.description {
@@ -122,7 +145,16 @@ pub fn create_body(args: &KeyCreateArgs) -> Value {
     if let Some(format) = args.format {
         body.insert("format".into(), format.as_str().into());
     }
-    Value::Object(body)
+    if args.signing.is_some() {
+        body.insert("signing".into(), "generate".into());
+    }
+    if let Some(path) = &args.verify_key_file {
+        body.insert("verify_key".into(), verify_key_text(path)?.into());
+    }
+    if let Some(required) = args.require_signed_writes {
+        body.insert("require_signed_writes".into(), required.into());
+    }
+    Ok(Value::Object(body))
 }
 
 /// The body of `PATCH /v1/keys/{id}`: only what was given; an error when nothing was.
@@ -146,6 +178,15 @@ pub fn update_body(args: &KeyUpdateArgs) -> Result<Value> {
     }
     if !args.networks.is_empty() || args.clear_networks {
         body.insert("networks".into(), args.networks.clone().into());
+    }
+    if let Some(path) = &args.verify_key_file {
+        body.insert("verify_key".into(), verify_key_text(path)?.into());
+    }
+    if args.remove_verify_key {
+        body.insert("verify_key".into(), Value::Null);
+    }
+    if let Some(required) = args.require_signed_writes {
+        body.insert("require_signed_writes".into(), required.into());
     }
     if body.is_empty() {
         bail!("nothing to update: give at least one option (see `keyward keys update --help`)");

@@ -20,7 +20,7 @@ fn keys_command(args: &[&str]) -> KeysCommand {
 #[test]
 fn create_body_has_only_given_fields() {
     let KeysCommand::Create(args) = keys_command(&["create", "--name", "ci"]) else { panic!() };
-    assert_eq!(create_body(&args), json!({"name": "ci"}));
+    assert_eq!(create_body(&args).unwrap(), json!({"name": "ci"}));
 
     let KeysCommand::Create(args) = keys_command(&[
         "create",
@@ -45,7 +45,7 @@ fn create_body_has_only_given_fields() {
         panic!()
     };
     assert_eq!(
-        create_body(&args),
+        create_body(&args).unwrap(),
         json!({
             "name": "ci",
             "description": "d",
@@ -65,7 +65,10 @@ fn create_body_has_only_given_fields() {
     else {
         panic!()
     };
-    assert_eq!(create_body(&args), json!({"name": "x", "inherit": true, "expires_at": "2030-01-31T00:00:00Z"}));
+    assert_eq!(
+        create_body(&args).unwrap(),
+        json!({"name": "x", "inherit": true, "expires_at": "2030-01-31T00:00:00Z"})
+    );
 }
 
 #[test]
@@ -263,4 +266,43 @@ fn stats_view() {
                                    "expiring_within_30_days": 2}))
     .render();
     assert!(out.contains("Expiring within 30 days:  2"), "{out}");
+}
+
+#[test]
+fn verify_key_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("pub.pem");
+    std::fs::write(&pem, "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n\n").unwrap();
+    let pem = pem.to_str().unwrap();
+    let KeysCommand::Create(args) =
+        keys_command(&["create", "--name", "s", "--signing", "generate", "--private-key-out", "k.pem"])
+    else {
+        panic!()
+    };
+    assert_eq!(create_body(&args).unwrap(), json!({"name": "s", "signing": "generate"}));
+    let KeysCommand::Create(args) =
+        keys_command(&["create", "--name", "s", "--verify-key-file", pem, "--require-signed-writes", "false"])
+    else {
+        panic!()
+    };
+    assert_eq!(
+        create_body(&args).unwrap(),
+        json!({"name": "s", "verify_key": "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----",
+               "require_signed_writes": false})
+    );
+    let parse = |args: &[&str]| Cli::try_parse_from(["keyward", "keys"].into_iter().chain(args.iter().copied()));
+    assert!(parse(&["create", "--name", "s", "--signing", "generate"]).is_err(), "needs --private-key-out");
+    assert!(parse(&["create", "--name", "s", "--private-key-out", "k.pem"]).is_err(), "needs --signing");
+    let KeysCommand::Update(args) = keys_command(&["update", "K", "--verify-key-file", pem]) else { panic!() };
+    assert_eq!(
+        update_body(&args).unwrap()["verify_key"],
+        json!("-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----")
+    );
+    let KeysCommand::Update(args) = keys_command(&["update", "K", "--remove-verify-key"]) else { panic!() };
+    assert_eq!(update_body(&args).unwrap(), json!({"verify_key": null}));
+    assert!(parse(&["update", "K", "--remove-verify-key", "--verify-key-file", pem]).is_err());
+    let KeysCommand::Update(args) = keys_command(&["update", "K", "--verify-key-file", "/nonexistent/pub.pem"]) else {
+        panic!()
+    };
+    assert!(update_body(&args).unwrap_err().to_string().contains("/nonexistent/pub.pem"));
 }

@@ -8,6 +8,7 @@
 pub mod admins;
 pub mod auth;
 pub mod keys;
+pub mod sign;
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Whoami => auth::whoami(&ctx()).await,
         Command::Keys(cmd) => keys::run(&ctx(), cmd).await,
         Command::Admins(cmd) => admins::run(&ctx(), cmd).await,
+        Command::Sign(args) => sign::run(args).await,
         Command::Audit(crate::cli::AuditCommand::Verify(db)) => {
             crate::local::verify_audit_chain(db.config, db.database_url, json).await
         }
@@ -75,11 +77,29 @@ impl Ctx {
         Self { server, json, session, api_key }
     }
 
-    /// A client carrying this context's credential.
+    /// A client carrying this context's credential; with `KEYWARD_API_KEY` and
+    /// `KEYWARD_SIGNING_KEY_FILE` it signs its writes (RFC 9421) with that private key.
     pub fn client(&self) -> Result<Client> {
         let token =
             select_credential(self.api_key.as_deref(), self.session.as_ref(), &self.server, chrono::Utc::now())?;
-        Ok(Client::new(&self.server, Some(token.to_owned()))?)
+        let client = Client::new(&self.server, Some(token.to_owned()))?;
+        let key_file = std::env::var_os("KEYWARD_SIGNING_KEY_FILE").filter(|f| !f.is_empty());
+        match (&self.api_key, key_file) {
+            (Some(api_key), Some(file)) => {
+                let path = PathBuf::from(file);
+                let pem = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read KEYWARD_SIGNING_KEY_FILE {}", path.display()))?;
+                let key = keyward_domain::signing_key::SigningKey::from_pem(&pem)
+                    .map_err(|e| anyhow::anyhow!("KEYWARD_SIGNING_KEY_FILE {}: {}", path.display(), e.message))?;
+                let key_id = keyward_domain::secret::parse_presented(api_key)
+                    .map_err(|_| anyhow::anyhow!("KEYWARD_API_KEY is not a Keyward API key"))?
+                    .key_id
+                    .to_owned();
+                Ok(client.with_signer(key, key_id))
+            }
+            (None, Some(_)) => bail!("KEYWARD_SIGNING_KEY_FILE signs requests of KEYWARD_API_KEY, which is not set"),
+            _ => Ok(client),
+        }
     }
 
     /// A client without credential (for logging in).
