@@ -12,6 +12,7 @@
 //! - [`admin`] — administrators.
 //! - [`policy`] — the authorization rules of SPEC §1, decided in one place.
 //! - [`clock`] — the injected clock.
+//! - [`token`] — access-token and jwt-format key claims, scopes, and their time rules.
 //!
 //! Architecture invariant: this crate does no I/O. It knows nothing of HTTP, SQL or JSON
 //! (`serde` derives only; no `serde_json`), so every rule here is testable as a pure function.
@@ -26,5 +27,6 @@ pub mod network;
 pub mod permission;
 pub mod policy;
 pub mod secret;
+pub mod token;
 
 pub use error::ValidationError;

@@ -122,10 +122,21 @@ impl Keyward {
         r
     }
 
-    fn new_secret(&self, id: &KeyId) -> (PlainSecret, keyward_domain::secret::SecretHash) {
+    /// A new secret in the key's format and the keyed hash to store: of the whole secret for
+    /// `opaque`, of the JWS's random `jti` for `jwt`.
+    fn new_secret(
+        &self,
+        id: &KeyId,
+        format: KeyFormat,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> ServiceResult<(PlainSecret, keyward_domain::secret::SecretHash)> {
+        if format == KeyFormat::Jwt {
+            let (jws, hash) = self.jwt_key_secret(id.as_str(), expires_at)?;
+            return Ok((PlainSecret::new(jws), hash));
+        }
         let secret = generate_secret(&mut rand::thread_rng(), &self.config().key_prefix, id);
         let hash = self.inner.hasher.hash(secret.expose());
-        (secret, hash)
+        Ok((secret, hash))
     }
 
     fn parse_privileges(
@@ -145,12 +156,6 @@ impl Keyward {
             Some(f) => KeyFormat::parse(f)
                 .ok_or_else(|| ServiceError::validation("format", format!("must be `opaque` or `jwt`, not {f:?}")))?,
         };
-        if format == KeyFormat::Jwt {
-            return Err(ServiceError::validation(
-                "format",
-                "the `jwt` key format is not available in this version yet",
-            ));
-        }
         if verify_key || signing {
             return Err(ServiceError::validation(
                 if signing { "signing" } else { "verify_key" },
@@ -183,7 +188,7 @@ impl Keyward {
         check_no_escalation(&owner, &privileges, self.catalog())?;
         let networks = parse_networks(&input.networks.unwrap_or_default(), self.config().max_networks)?;
         let id = KeyId::generate(&mut rand::thread_rng());
-        let (secret, secret_hash) = self.new_secret(&id);
+        let (secret, secret_hash) = self.new_secret(&id, format, expires_at)?;
         let key = ApiKey {
             id,
             owner_id: owner.id.clone(),
@@ -435,7 +440,7 @@ impl Keyward {
                 if key.revoked_at.is_some() {
                     return Err(ServiceError::Conflict("a revoked key cannot be refreshed".into()));
                 }
-                let (secret, hash) = self.new_secret(&key.id);
+                let (secret, hash) = self.new_secret(&key.id, key.format, key.expires_at)?;
                 key.previous_secret = (grace > Duration::zero())
                     .then_some(PreviousSecret { hash: key.secret_hash, valid_until: now + grace });
                 key.secret_hash = hash;
@@ -459,10 +464,10 @@ impl Keyward {
                 if key.revoked_at.is_some() {
                     return Err(ServiceError::Conflict("a revoked key cannot be regenerated".into()));
                 }
-                let (secret, hash) = self.new_secret(&key.id);
+                key.expires_at = key.lifetime_days.map(|d| now + Duration::days(i64::from(d)));
+                let (secret, hash) = self.new_secret(&key.id, key.format, key.expires_at)?;
                 key.secret_hash = hash;
                 key.previous_secret = None;
-                key.expires_at = key.lifetime_days.map(|d| now + Duration::days(i64::from(d)));
                 key.privileges = key.initial_privileges.clone();
                 let mut record = self.key_audit("key.regenerated", access, key, ctx);
                 record.details = Some(describe(key, self));

@@ -8,6 +8,7 @@
 //! - [`auth`] — login, sessions, and turning a credential into a [`Principal`].
 //! - [`admins`], [`keys`], [`logs`]: the management operations.
 //! - [`verify`] — the data plane (`/v1/verify`, forward-auth), served from [`cache`].
+//! - [`tokens`] — OAuth access tokens, introspection, revocation, the signing keys and JWKS.
 //! - [`usage`] — coalesced `last_used_at` updates, off the hot path.
 //!
 //! Architecture invariant: nothing here knows HTTP. Requests arrive as plain values and a
@@ -24,6 +25,7 @@ pub mod logs;
 pub mod metrics;
 mod pepper;
 mod throttle;
+pub mod tokens;
 pub mod usage;
 pub mod verify;
 
@@ -73,6 +75,8 @@ struct Inner {
     usage: usage::UsageLog,
     /// Data-plane counters for `/metrics`.
     counters: metrics::Counters,
+    /// Signing keys, verified tokens and the revoked-token denylist.
+    tokens: tokens::Tokens,
     /// Changes to one key are applied one at a time on this node (striped by key id), so the
     /// store's optimistic version check only has to resolve races between nodes.
     key_locks: Vec<tokio::sync::Mutex<()>>,
@@ -128,6 +132,7 @@ impl Keyward {
             inner: Arc::new(Inner {
                 store,
                 hasher: pepper.hasher(),
+                tokens: tokens::Tokens::new(&pepper),
                 throttle: throttle::LoginThrottle::new(
                     config.login_max_failures,
                     chrono::Duration::seconds(config.login_throttle_window_seconds as i64),
@@ -141,6 +146,7 @@ impl Keyward {
                 key_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             }),
         };
+        keyward.start_tokens().await?;
         if bootstrap {
             keyward.bootstrap(env.as_ref(), &mut report).await?;
         }

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use keyward_domain::network;
 use keyward_domain::permission::{allows, Permission};
 use keyward_domain::secret::parse_presented;
+use keyward_domain::token::looks_like_jws;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,7 +52,8 @@ impl VerifyCode {
     }
 }
 
-/// One verification question.
+/// One verification question. `key` may also be an access token, or a jwt-format key (alone
+/// or as `id:jws`).
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyQuery<'a> {
     /// The credential as presented: `<prefix>_<id>_<secret><check>` or `id:secret`.
@@ -119,6 +121,12 @@ impl Keyward {
     /// management API authenticates its callers with this).
     pub async fn verify(&self, query: VerifyQuery<'_>) -> ServiceResult<Verdict> {
         let now = self.now();
+        if looks_like_jws(query.key) {
+            return self.verify_jws(&query, query.key, None, false, now).await;
+        }
+        if let Some((id, jws)) = query.key.split_once(':').filter(|(_, s)| looks_like_jws(s)) {
+            return self.verify_jws(&query, jws, Some(id), false, now).await;
+        }
         let Ok(presented) = parse_presented(query.key) else {
             return Ok(Verdict::not_found(now));
         };
@@ -128,7 +136,13 @@ impl Keyward {
         if !entry.secret_matches(&self.inner.hasher.hash(presented.secret), now) {
             return Ok(Verdict::not_found(now));
         }
-        let code = if entry.revoked {
+        let code = Self::judge(&entry, &query, now);
+        Ok(Verdict { code, key: Some(entry), time: now })
+    }
+
+    /// The checks after the caller proved they hold the credential, in the order of SPEC §2.
+    pub(crate) fn judge(entry: &CachedKey, query: &VerifyQuery<'_>, now: DateTime<Utc>) -> VerifyCode {
+        if entry.revoked {
             VerifyCode::Revoked
         } else if entry.expires_at.is_some_and(|e| e <= now) {
             VerifyCode::Expired
@@ -140,12 +154,11 @@ impl Keyward {
             VerifyCode::InsufficientPermission
         } else {
             VerifyCode::Valid
-        };
-        Ok(Verdict { code, key: Some(entry), time: now })
+        }
     }
 
     /// The key's snapshot, from the cache or loaded from the store on a miss.
-    async fn cached_key(&self, key_id: &str, now: DateTime<Utc>) -> ServiceResult<Option<Arc<CachedKey>>> {
+    pub(crate) async fn cached_key(&self, key_id: &str, now: DateTime<Utc>) -> ServiceResult<Option<Arc<CachedKey>>> {
         let counters = &self.inner.counters;
         match self.inner.cache.lookup(key_id, now) {
             Lookup::Hit(entry) => {
