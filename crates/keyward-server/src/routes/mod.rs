@@ -6,6 +6,7 @@ pub mod admins;
 pub mod auth;
 pub mod keys;
 pub mod logs;
+pub mod oauth;
 pub mod ops;
 pub mod verify;
 
@@ -33,6 +34,13 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(logs::search_logs))
         .routes(routes!(verify::verify))
         .routes(routes!(verify::forward_auth))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::jwks))
+        .routes(routes!(oauth::metadata))
+        .routes(routes!(oauth::list_signing_keys))
+        .routes(routes!(oauth::rotate_signing_key))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
