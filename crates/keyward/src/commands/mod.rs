@@ -8,6 +8,7 @@
 pub mod admins;
 pub mod auth;
 pub mod keys;
+pub mod tokens;
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Whoami => auth::whoami(&ctx()).await,
         Command::Keys(cmd) => keys::run(&ctx(), cmd).await,
         Command::Admins(cmd) => admins::run(&ctx(), cmd).await,
+        Command::Token(args) => tokens::token(&ctx(), args).await,
+        Command::SigningKeys(cmd) => tokens::signing_keys(&ctx(), cmd).await,
         Command::Audit(crate::cli::AuditCommand::Verify(db)) => {
             crate::local::verify_audit_chain(db.config, db.database_url, json).await
         }
