@@ -426,3 +426,42 @@ fn the_cli_gets_tokens_and_rotates_signing_keys() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["items"].as_array().unwrap().len(), 2);
 }
+
+/// Two nodes on one PostgreSQL database: a token revoked on one fails on the other within a
+/// second, and a rotation on one is picked up by the other (it signs with the new key).
+#[test]
+fn revocation_and_rotation_reach_the_other_node() {
+    let Some(db) = common::TestDatabase::on(common::Backend::Postgres) else { return };
+    let db = std::sync::Arc::new(db);
+    let a = Server::start_with(common::ServerOptions { database: Some(db.clone()), ..Default::default() });
+    let b_dir = db.dir.join("node-b");
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let b = Server::start_with(common::ServerOptions {
+        database: Some(db.clone()),
+        dir: Some(b_dir),
+        ..Default::default()
+    });
+    let w = World::on(a);
+    let (key, secret) = w.key("client", json!({"grants": ["events.alerts:read"]}));
+    let id = key["id"].as_str().unwrap();
+    let on_b =
+        |token: &str| b.raw("GET", "/v1/forward-auth", &[("authorization", &format!("Bearer {token}"))], None).status;
+    for _ in 0..20 {
+        let t = access_token(&w.srv, id, &secret, None);
+        assert_eq!(on_b(&t), 200, "issued on A, verified on B");
+        let r = form_post(&w.srv, "/oauth2/revoke", &[("authorization", &basic(id, &secret))], &format!("token={t}"));
+        assert_eq!(r.status, 200);
+        let refused = poll(Duration::from_secs(1), || (on_b(&t) == 401).then_some(()));
+        assert!(refused.is_some(), "a token revoked on A is still accepted on B after a second");
+    }
+
+    let rotated = w.srv.post("/v1/signing-keys/rotate", &w.root, &json!({}));
+    assert_eq!(rotated.status, 201, "{}", rotated.text);
+    let new_kid = rotated.json["kid"].as_str().unwrap().to_owned();
+    let picked_up =
+        poll(Duration::from_secs(2), || (kid(&access_token(&b, id, &secret, None)) == new_kid).then_some(()));
+    assert!(picked_up.is_some(), "B signs with the rotated key");
+    assert_eq!(jwks(&b).len(), 2);
+    let from_a = access_token(&w.srv, id, &secret, None);
+    assert_eq!(on_b(&from_a), 200);
+}
