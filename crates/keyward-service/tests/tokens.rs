@@ -132,6 +132,7 @@ async fn tokens_are_narrowed_by_scope_and_follow_their_key() {
     // The token expires on the clock.
     n.clock.advance(Duration::seconds(3601));
     assert_eq!(n.code(&token, None).await, VerifyCode::Expired);
+    assert_eq!(n.code(&token, Some("events.alerts:write")).await, VerifyCode::Expired, "before the permission");
     let fresh = n.token(&id, &secret, None).await.unwrap();
     assert_eq!(n.code(&fresh, None).await, VerifyCode::Valid);
 
@@ -207,6 +208,7 @@ async fn revoked_tokens_fail_and_introspection_says_why_not() {
 
     n.keyward.revoke_token(own, &token, &ctx()).await.unwrap();
     assert_eq!(n.code(&token, None).await, VerifyCode::Revoked);
+    assert_eq!(n.code(&token, Some("billing.x:write")).await, VerifyCode::Revoked, "before the permission");
     assert!(!n.keyward.introspect(&token).await.unwrap().active);
     let again = n.token(&id, &secret, None).await.unwrap();
     assert_eq!(n.code(&again, None).await, VerifyCode::Valid, "only that token is revoked");

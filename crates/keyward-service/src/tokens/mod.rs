@@ -54,7 +54,7 @@ enum Verified {
     },
     /// A jwt-format key: the keyed hash of its `jti` is what the key record stores.
     Key { claims: KeyClaims, jti_hash: SecretHash },
-    /// Not a JWS this instance signed (bad signature, unknown kid after a reload, bad claims).
+    /// Not a JWS this instance signed (bad signature, bad claims, another `typ`).
     Invalid,
 }
 
@@ -211,8 +211,6 @@ impl Keyward {
         let records = self.store().signing_keys().await?;
         let set = KeySet::load(&records, &self.tokens().sealer)?;
         *self.tokens().keys.write() = Arc::new(set);
-        // Tokens of an unknown kid were remembered as invalid; they may verify now.
-        self.tokens().verified.write().retain(|_, v| !matches!(**v, Verified::Invalid));
         Ok(())
     }
 
@@ -331,7 +329,11 @@ impl Keyward {
             }
             result = self.check_signature(jws);
         }
-        let verified = Arc::new(result.unwrap_or(Verified::Invalid));
+        // A kid still unknown is not remembered: the rotation that made it may be loading now.
+        let Ok(verified) = result else {
+            return Arc::new(Verified::Invalid);
+        };
+        let verified = Arc::new(verified);
         let mut cache = self.tokens().verified.write();
         if cache.len() >= VERIFIED_CAPACITY {
             cache.clear();
@@ -415,15 +417,11 @@ impl Keyward {
                     }
                 };
                 let denied = self.tokens().denylist.read().contains_key(claims.jti.as_str());
+                // The key's own revocation or expiry comes first (as for keys); then the token's.
                 let code = match Keyward::judge(&entry, query, now) {
-                    VerifyCode::Valid | VerifyCode::OwnerDisabled | VerifyCode::IpNotAllowed if denied => {
-                        VerifyCode::Revoked
-                    }
-                    VerifyCode::Valid | VerifyCode::OwnerDisabled | VerifyCode::IpNotAllowed
-                        if time == TokenTime::Expired =>
-                    {
-                        VerifyCode::Expired
-                    }
+                    key @ (VerifyCode::Revoked | VerifyCode::Expired) => key,
+                    _ if denied => VerifyCode::Revoked,
+                    _ if time == TokenTime::Expired => VerifyCode::Expired,
                     other => other,
                 };
                 Ok(Verdict { code, key: Some(entry), time: now })
