@@ -104,8 +104,10 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// `KEYWARD_PEPPER`, `KEYWARD_BOOTSTRAP_EMAIL`, `KEYWARD_BOOTSTRAP_PASSWORD` come from here.
     pub env: Box<EnvLookup>,
-    /// Create the bootstrap superadmin on an empty database (the server does; the command line
-    /// creating an admin directly does not, since its admin is the first one).
+    /// Start as a serving node: load the token-signing keys (creating the first one on a new
+    /// database; failing when the pepper cannot decrypt them) and create the bootstrap
+    /// superadmin on an empty database. The server does; the command line working on the
+    /// database directly does not (its admin is the first one, and it signs no tokens).
     pub bootstrap: bool,
 }
 
@@ -146,8 +148,8 @@ impl Keyward {
                 key_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             }),
         };
-        keyward.start_tokens().await?;
         if bootstrap {
+            keyward.start_tokens().await?;
             keyward.bootstrap(env.as_ref(), &mut report).await?;
         }
         Ok((keyward, report))

@@ -288,7 +288,7 @@ async fn signing_keys_are_encrypted_at_rest_and_survive_a_restart() {
     let token = n.token(&id, &secret, None).await.unwrap();
     // A second node on the same database and pepper verifies it and signs with the same key.
     let config = n.keyward.config().clone();
-    let options = Options { config: config.clone(), clock: n.clock.clone(), env: Box::new(|_| None), bootstrap: false };
+    let options = Options { config: config.clone(), clock: n.clock.clone(), env: Box::new(|_| None), bootstrap: true };
     let (second, _) = Keyward::start(options).await.unwrap();
     let q = VerifyQuery { key: &token, permission: None, target: None, client_ip: None };
     assert_eq!(second.verify(q).await.unwrap().code, VerifyCode::Valid);
@@ -298,7 +298,7 @@ async fn signing_keys_are_encrypted_at_rest_and_survive_a_restart() {
         config: Config { pepper_file: None, ..config },
         clock: n.clock.clone(),
         env: Box::new(|k| (k == "KEYWARD_PEPPER").then(|| "x".repeat(40))),
-        bootstrap: false,
+        bootstrap: true,
     };
     let err = Keyward::start(options).await.err().unwrap();
     assert!(matches!(err, ServiceError::Internal(ref m) if m.contains("pepper")), "{err}");
