@@ -153,6 +153,8 @@ fn tokens_verify_with_an_independent_library_against_the_served_jwks_also_after_
     assert_eq!(rotated.status, 201, "{}", rotated.text);
     let new_kid = rotated.json["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
+    let audit = Server::actions(&w.srv.logs(&w.root, "kind=audit"));
+    assert!(audit.iter().any(|a| a == "signing_key.rotated"), "{audit:?}");
     let listed = w.srv.get("/v1/signing-keys", &w.root);
     let items = listed.items();
     assert_eq!(items.len(), 2);
@@ -315,6 +317,8 @@ fn introspection_and_revocation() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(w.code(&t, None), "revoked");
     assert_eq!(introspect(&t).json, json!({"active": false}));
+    let audit = Server::actions(&w.srv.logs(&w.tok, &format!("key_id={id}&kind=audit")));
+    assert!(audit.iter().any(|a| a == "token.revoked"), "{audit:?}");
 
     // Revoking the key makes its other tokens inactive at once.
     let t2 = access_token(&w.srv, id, &secret, None);
