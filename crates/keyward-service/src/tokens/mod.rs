@@ -187,11 +187,18 @@ impl Keyward {
             self.store().insert_signing_key(&record, false, &audit).await?;
         }
         self.reload_signing_keys().await?;
+        self.prune_revoked_tokens().await;
+        self.reload_denylist().await
+    }
+
+    /// Forgets revoked tokens that have expired, in the store and in memory (they fail on their
+    /// expiry anyway). Run at start and with the usage retention.
+    pub(crate) async fn prune_revoked_tokens(&self) {
         let now = self.now();
         if let Err(e) = self.store().prune_revoked_tokens(now).await {
             tracing::warn!(error = %e, "could not prune expired revoked tokens");
         }
-        self.reload_denylist().await
+        self.tokens().denylist.write().retain(|_, until| *until > now);
     }
 
     fn signing_audit(
@@ -223,14 +230,9 @@ impl Keyward {
         Ok(())
     }
 
-    /// Another node revoked a token: denylist it until it must have expired.
+    /// A token revoked here or on another node: refused on this node until `until`.
     pub(crate) fn denylist_token(&self, jti: &str, until: DateTime<Utc>) {
-        let now = self.now();
-        let mut denylist = self.tokens().denylist.write();
-        if denylist.len() >= 10_000 {
-            denylist.retain(|_, until| *until > now);
-        }
-        denylist.insert(jti.into(), until);
+        self.tokens().denylist.write().insert(jti.into(), until);
     }
 
     /// The latest an access token issued now could still be valid (for denylist entries learnt
