@@ -14,6 +14,7 @@
 //! - [`clock`] — the injected clock.
 //! - [`signing_key`] — ECDSA P-256 verify keys (parsed once, checked with `ring`) and signing keys.
 //! - [`signature`] — RFC 9421 HTTP Message Signatures of requests and RFC 9530 `Content-Digest`.
+//! - [`token`] — access-token and jwt-format key claims, scopes, and their time rules.
 //!
 //! Architecture invariant: this crate does no I/O. It knows nothing of HTTP, SQL or JSON
 //! (`serde` derives only; no `serde_json`), so every rule here is testable as a pure function.
@@ -30,5 +31,6 @@ pub mod policy;
 pub mod secret;
 pub mod signature;
 pub mod signing_key;
+pub mod token;
 
 pub use error::ValidationError;

@@ -191,6 +191,30 @@ pub fn authorize_admin_management(p: &Principal) -> Result<AdminManagement, Deni
     }
 }
 
+/// Proof that the caller may list and rotate the instance's token-signing keys.
+#[derive(Debug, Clone)]
+pub struct SigningKeyManagement {
+    actor: Actor,
+}
+
+impl SigningKeyManagement {
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}
+
+/// Only a superadmin, logged in (not through an API key), manages the signing keys: they sign
+/// every access token of the instance.
+pub fn authorize_signing_keys(p: &Principal) -> Result<SigningKeyManagement, Denied> {
+    match (&p.credential, p.is_superadmin()) {
+        (Credential::Session, true) => Ok(SigningKeyManagement { actor: p.actor() }),
+        (Credential::Session, false) => Err(Denied("only a superadmin manages the token-signing keys".into())),
+        (Credential::ApiKey { .. }, _) => {
+            Err(Denied("the token-signing keys are managed by a logged-in superadmin, not by API keys".into()))
+        }
+    }
+}
+
 /// Proof that the caller may read logs, and whose.
 #[derive(Debug, Clone)]
 pub struct LogAccess {

@@ -113,6 +113,11 @@ impl fmt::Debug for SecretHash {
 pub struct PlainSecret(String);
 
 impl PlainSecret {
+    /// A secret made elsewhere (a jwt-format key's JWS).
+    pub fn new(secret: String) -> Self {
+        PlainSecret(secret)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

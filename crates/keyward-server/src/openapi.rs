@@ -33,7 +33,14 @@ caller held the key's full secret.
 
 **Unauthenticated endpoints**: `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus text
 format), `GET /openapi.json`, `GET /` and the data-plane `GET /v1/forward-auth` (where the
-presented key is the credential).
+presented key is the credential), `GET /.well-known/jwks.json` and
+`GET /.well-known/oauth-authorization-server`.
+
+**OAuth 2.0.** `POST /oauth2/token` (client credentials; the key id is the `client_id`, its
+whole secret the `client_secret`), `POST /oauth2/revoke` and `POST /oauth2/introspect` take
+`application/x-www-form-urlencoded` bodies and answer errors as RFC 6749 §5.2 JSON
+(`{"error","error_description"}`). Access tokens are RFC 9068 JWTs signed with ES256 and are
+accepted wherever a key is (`/v1/verify`, forward-auth).
 
 Times are RFC 3339 UTC."#;
 
@@ -47,6 +54,7 @@ Times are RFC 3339 UTC."#;
         (name = "keys", description = "API key lifecycle"),
         (name = "logs", description = "Search in audit and usage logs"),
         (name = "verification", description = "The data plane: verify a presented key"),
+        (name = "oauth", description = "OAuth 2.0 access tokens (client credentials), introspection, revocation, JWKS and signing keys"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -45,6 +45,25 @@ impl CachedKey {
         let previous = self.previous_secret.is_some_and(|p| p.valid_until > now && p.hash.ct_eq(hash));
         current | previous
     }
+
+    /// The same snapshot allowed only `grants` (an access token's scope applied).
+    pub fn narrowed(&self, grants: Vec<Grant>) -> CachedKey {
+        CachedKey {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            owner_id: self.owner_id.clone(),
+            owner_email: self.owner_email.clone(),
+            owner_disabled: self.owner_disabled,
+            expires_at: self.expires_at,
+            revoked: self.revoked,
+            secret_hash: self.secret_hash,
+            previous_secret: self.previous_secret,
+            networks: self.networks.clone(),
+            grants,
+            verify_key: self.verify_key.clone(),
+            require_signed_writes: self.require_signed_writes,
+        }
+    }
 }
 
 type Map = HashMap<Box<str>, Arc<CachedKey>, foldhash::fast::RandomState>;

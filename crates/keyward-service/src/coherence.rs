@@ -23,7 +23,28 @@ impl Keyward {
         match invalidation {
             Invalidation::Key(id) => self.inner.cache.invalidate_key(id),
             Invalidation::Owner(id) => self.inner.cache.invalidate_owner(id),
-            Invalidation::Everything => self.inner.cache.clear(),
+            Invalidation::Token(jti) => self.denylist_token(jti, self.longest_token_life()),
+            Invalidation::SigningKeys => {
+                let node = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = node.reload_signing_keys().await {
+                        tracing::warn!(error = %e, "cannot reload the signing keys");
+                    }
+                });
+            }
+            Invalidation::Everything => {
+                self.inner.cache.clear();
+                // Revocations and rotations may have been missed too.
+                let node = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = node.reload_signing_keys().await {
+                        tracing::warn!(error = %e, "cannot reload the signing keys");
+                    }
+                    if let Err(e) = node.reload_denylist().await {
+                        tracing::warn!(error = %e, "cannot reload the revoked tokens");
+                    }
+                });
+            }
         }
     }
 

@@ -125,10 +125,21 @@ impl Keyward {
         r
     }
 
-    fn new_secret(&self, id: &KeyId) -> (PlainSecret, keyward_domain::secret::SecretHash) {
+    /// A new secret in the key's format and the keyed hash to store: of the whole secret for
+    /// `opaque`, of the JWS's random `jti` for `jwt`.
+    fn new_secret(
+        &self,
+        id: &KeyId,
+        format: KeyFormat,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> ServiceResult<(PlainSecret, keyward_domain::secret::SecretHash)> {
+        if format == KeyFormat::Jwt {
+            let (jws, hash) = self.jwt_key_secret(id.as_str(), expires_at)?;
+            return Ok((PlainSecret::new(jws), hash));
+        }
         let secret = generate_secret(&mut rand::thread_rng(), &self.config().key_prefix, id);
         let hash = self.inner.hasher.hash(secret.expose());
-        (secret, hash)
+        Ok((secret, hash))
     }
 
     fn parse_privileges(
@@ -142,19 +153,12 @@ impl Keyward {
         Ok(Privileges::new(roles, grants, inherit)?)
     }
 
-    fn check_unsupported(format: Option<&str>) -> ServiceResult<KeyFormat> {
-        let format = match format {
-            None => KeyFormat::Opaque,
+    fn parse_format(format: Option<&str>) -> ServiceResult<KeyFormat> {
+        match format {
+            None => Ok(KeyFormat::Opaque),
             Some(f) => KeyFormat::parse(f)
-                .ok_or_else(|| ServiceError::validation("format", format!("must be `opaque` or `jwt`, not {f:?}")))?,
-        };
-        if format == KeyFormat::Jwt {
-            return Err(ServiceError::validation(
-                "format",
-                "the `jwt` key format is not available in this version yet",
-            ));
+                .ok_or_else(|| ServiceError::validation("format", format!("must be `opaque` or `jwt`, not {f:?}"))),
         }
-        Ok(format)
     }
 
     pub async fn create_key(
@@ -168,7 +172,7 @@ impl Keyward {
         if let Some(d) = &input.description {
             validate_description(d)?;
         }
-        let format = Self::check_unsupported(input.format.as_deref())?;
+        let format = Self::parse_format(input.format.as_deref())?;
         let (verify_key, signing_private_key_pem) =
             signing::new_verify_key(input.verify_key.as_deref(), input.signing.as_deref())?;
         let require_signed_writes =
@@ -183,7 +187,7 @@ impl Keyward {
         check_no_escalation(&owner, &privileges, self.catalog())?;
         let networks = parse_networks(&input.networks.unwrap_or_default(), self.config().max_networks)?;
         let id = KeyId::generate(&mut rand::thread_rng());
-        let (secret, secret_hash) = self.new_secret(&id);
+        let (secret, secret_hash) = self.new_secret(&id, format, expires_at)?;
         let key = ApiKey {
             id,
             owner_id: owner.id.clone(),
@@ -454,7 +458,7 @@ impl Keyward {
                 if key.revoked_at.is_some() {
                     return Err(ServiceError::Conflict("a revoked key cannot be refreshed".into()));
                 }
-                let (secret, hash) = self.new_secret(&key.id);
+                let (secret, hash) = self.new_secret(&key.id, key.format, key.expires_at)?;
                 key.previous_secret = (grace > Duration::zero())
                     .then_some(PreviousSecret { hash: key.secret_hash, valid_until: now + grace });
                 key.secret_hash = hash;
@@ -478,10 +482,10 @@ impl Keyward {
                 if key.revoked_at.is_some() {
                     return Err(ServiceError::Conflict("a revoked key cannot be regenerated".into()));
                 }
-                let (secret, hash) = self.new_secret(&key.id);
+                key.expires_at = key.lifetime_days.map(|d| now + Duration::days(i64::from(d)));
+                let (secret, hash) = self.new_secret(&key.id, key.format, key.expires_at)?;
                 key.secret_hash = hash;
                 key.previous_secret = None;
-                key.expires_at = key.lifetime_days.map(|d| now + Duration::days(i64::from(d)));
                 key.privileges = key.initial_privileges.clone();
                 let mut record = self.key_audit("key.regenerated", access, key, ctx);
                 record.details = Some(describe(key, self));

@@ -9,6 +9,7 @@
 //! - [`admins`], [`keys`], [`logs`]: the management operations.
 //! - [`verify`] — the data plane (`/v1/verify`, forward-auth), served from [`cache`].
 //! - [`signing`] — verify keys of API keys and the signature step of signed requests.
+//! - [`tokens`] — OAuth access tokens, introspection, revocation, the signing keys and JWKS.
 //! - [`usage`] — coalesced `last_used_at` updates, off the hot path.
 //!
 //! Architecture invariant: nothing here knows HTTP. Requests arrive as plain values and a
@@ -26,6 +27,7 @@ pub mod metrics;
 mod pepper;
 pub mod signing;
 mod throttle;
+pub mod tokens;
 pub mod usage;
 pub mod verify;
 
@@ -75,6 +77,8 @@ struct Inner {
     usage: usage::UsageLog,
     /// Data-plane counters for `/metrics`.
     counters: metrics::Counters,
+    /// Signing keys, verified tokens and the revoked-token denylist.
+    tokens: tokens::Tokens,
     /// Changes to one key are applied one at a time on this node (striped by key id), so the
     /// store's optimistic version check only has to resolve races between nodes.
     key_locks: Vec<tokio::sync::Mutex<()>>,
@@ -102,8 +106,10 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// `KEYWARD_PEPPER`, `KEYWARD_BOOTSTRAP_EMAIL`, `KEYWARD_BOOTSTRAP_PASSWORD` come from here.
     pub env: Box<EnvLookup>,
-    /// Create the bootstrap superadmin on an empty database (the server does; the command line
-    /// creating an admin directly does not, since its admin is the first one).
+    /// Start as a serving node: load the token-signing keys (creating the first one on a new
+    /// database; failing when the pepper cannot decrypt them) and create the bootstrap
+    /// superadmin on an empty database. The server does; the command line working on the
+    /// database directly does not (its admin is the first one, and it signs no tokens).
     pub bootstrap: bool,
 }
 
@@ -130,6 +136,7 @@ impl Keyward {
             inner: Arc::new(Inner {
                 store,
                 hasher: pepper.hasher(),
+                tokens: tokens::Tokens::new(&pepper),
                 throttle: throttle::LoginThrottle::new(
                     config.login_max_failures,
                     chrono::Duration::seconds(config.login_throttle_window_seconds as i64),
@@ -144,6 +151,7 @@ impl Keyward {
             }),
         };
         if bootstrap {
+            keyward.start_tokens().await?;
             keyward.bootstrap(env.as_ref(), &mut report).await?;
         }
         Ok((keyward, report))

@@ -348,6 +348,7 @@ impl Keyward {
                 if let Err(e) = keyward.store().delete_expired_sessions(keyward.now()).await {
                     tracing::warn!(error = %e, "could not prune expired sessions");
                 }
+                keyward.prune_revoked_tokens().await;
             }
         })
     }

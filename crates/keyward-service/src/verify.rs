@@ -14,6 +14,7 @@ use keyward_domain::network;
 use keyward_domain::permission::{allows, Access, Permission};
 use keyward_domain::secret::parse_presented;
 use keyward_domain::signature::HttpRequest;
+use keyward_domain::token::looks_like_jws;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -53,7 +54,8 @@ impl VerifyCode {
     }
 }
 
-/// One verification question.
+/// One verification question. `key` may also be an access token, or a jwt-format key (alone
+/// or as `id:jws`).
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyQuery<'a> {
     /// The credential as presented: `<prefix>_<id>_<secret><check>` or `id:secret`.
@@ -123,6 +125,12 @@ impl Keyward {
     /// management API authenticates its callers with this).
     pub async fn verify(&self, query: VerifyQuery<'_>) -> ServiceResult<Verdict> {
         let now = self.now();
+        if looks_like_jws(query.key) {
+            return self.verify_jws(&query, query.key, None, false, now).await;
+        }
+        if let Some((id, jws)) = query.key.split_once(':').filter(|(_, s)| looks_like_jws(s)) {
+            return self.verify_jws(&query, jws, Some(id), false, now).await;
+        }
         let Ok(presented) = parse_presented(query.key) else {
             return Ok(Verdict::not_found(now));
         };
@@ -132,7 +140,13 @@ impl Keyward {
         if !entry.secret_matches(&self.inner.hasher.hash(presented.secret), now) {
             return Ok(Verdict::not_found(now));
         }
-        let code = if entry.revoked {
+        let code = Self::judge(&entry, &query, now);
+        self.conclude(entry, &query, code, now).await
+    }
+
+    /// The checks after the caller proved they hold the credential, in the order of SPEC §2.
+    pub(crate) fn judge(entry: &CachedKey, query: &VerifyQuery<'_>, now: DateTime<Utc>) -> VerifyCode {
+        if entry.revoked {
             VerifyCode::Revoked
         } else if entry.expires_at.is_some_and(|e| e <= now) {
             VerifyCode::Expired
@@ -143,17 +157,35 @@ impl Keyward {
         } else if query.permission.is_some_and(|p| !allows(&entry.grants, p, query.target)) {
             VerifyCode::InsufficientPermission
         } else {
+            VerifyCode::Valid
+        }
+    }
+
+    /// The verdict on a credential the caller proved they hold: `code` from [`judge`]
+    /// (Self::judge) (and the token rules), then, for a check that passed, the signature step
+    /// of a key with a verify key (signed requests), whatever the credential's form, so that
+    /// exchanging a key for an access token cannot skip it.
+    pub(crate) async fn conclude(
+        &self,
+        entry: Arc<CachedKey>,
+        query: &VerifyQuery<'_>,
+        code: VerifyCode,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Verdict> {
+        let code = if code == VerifyCode::Valid {
             let write = query.permission.is_some_and(|p| p.access == Access::Write);
             match self.check_signature(&entry, query.request, write, now).await? {
                 Ok(()) => VerifyCode::Valid,
                 Err(failure) => failure.code,
             }
+        } else {
+            code
         };
         Ok(Verdict { code, key: Some(entry), time: now })
     }
 
     /// The key's snapshot, from the cache or loaded from the store on a miss.
-    async fn cached_key(&self, key_id: &str, now: DateTime<Utc>) -> ServiceResult<Option<Arc<CachedKey>>> {
+    pub(crate) async fn cached_key(&self, key_id: &str, now: DateTime<Utc>) -> ServiceResult<Option<Arc<CachedKey>>> {
         let counters = &self.inner.counters;
         match self.inner.cache.lookup(key_id, now) {
             Lookup::Hit(entry) => {

@@ -17,6 +17,7 @@ pub mod postgres;
 mod queries;
 mod rows;
 pub mod sqlite;
+pub mod tokens;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,6 +25,7 @@ use keyward_domain::admin::Admin;
 use keyward_domain::ids::{AdminId, KeyId};
 use keyward_domain::key::ApiKey;
 pub use model::*;
+pub use tokens::{RevokedToken, SigningKeyRecord, TokenStore};
 
 /// What can go wrong in storage. Only `Backend` is unexpected; the others are answers.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +142,10 @@ pub enum Invalidation {
     Key(KeyId),
     /// Every key of this owner (their status or permissions changed).
     Owner(AdminId),
+    /// An access token was revoked (its `jti`).
+    Token(String),
+    /// The signing keys changed (a rotation): reload them.
+    SigningKeys,
     /// Everything: notifications may have been missed.
     Everything,
 }
@@ -149,6 +155,8 @@ impl Invalidation {
         match self {
             Invalidation::Key(id) => format!("k:{id}"),
             Invalidation::Owner(id) => format!("o:{id}"),
+            Invalidation::Token(jti) => format!("t:{jti}"),
+            Invalidation::SigningKeys => "s:".into(),
             Invalidation::Everything => "*".into(),
         }
     }
@@ -158,6 +166,8 @@ impl Invalidation {
         match payload.split_once(':') {
             Some(("k", id)) => Invalidation::Key(KeyId::from_string(id)),
             Some(("o", id)) => Invalidation::Owner(AdminId::from_string(id)),
+            Some(("t", jti)) => Invalidation::Token(jti.into()),
+            Some(("s", _)) => Invalidation::SigningKeys,
             _ => Invalidation::Everything,
         }
     }
@@ -176,14 +186,16 @@ pub trait InvalidationListener: Send {
 pub trait ChangeFeed: Send + Sync {
     /// A live subscription, or `None` for a backend that serves a single node (SQLite).
     async fn listen(&self) -> StoreResult<Option<Box<dyn InvalidationListener>>>;
-    /// Keys and admins changed at or after `since`, for periodic reconciliation (bounds how
+    /// Keys, admins, revoked tokens and signing keys changed at or after `since`, for periodic reconciliation (bounds how
     /// long a missed notification can leave a stale cache entry).
     async fn changed_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Invalidation>>;
 }
 
 /// Everything a Keyward node needs from storage.
 #[async_trait]
-pub trait Store: AdminStore + KeyStore + SessionStore + LogStore + SettingsStore + NonceStore + ChangeFeed {
+pub trait Store:
+    AdminStore + KeyStore + SessionStore + LogStore + SettingsStore + NonceStore + TokenStore + ChangeFeed
+{
     /// Is the database reachable (for `/readyz`)?
     async fn ping(&self) -> StoreResult<()>;
     /// Which backend, for logs and `/readyz`.

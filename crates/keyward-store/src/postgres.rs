@@ -6,6 +6,8 @@
 //! invalidations. Audit records are appended under a transaction-level advisory lock, so the
 //! hash chain stays one chain with writers on several nodes.
 
+mod tokens;
+
 use crate::codec::*;
 use crate::rows::*;
 use crate::*;
@@ -594,9 +596,11 @@ impl SettingsStore for PostgresStore {
     }
 }
 
-/// Keys and admins changed at or after `since`.
+/// Keys, admins, revoked tokens and signing keys changed at or after `since`.
 const CHANGED_SINCE: &str = "SELECT 'k:' || id FROM api_keys WHERE updated_at >= $1 \
-     UNION ALL SELECT 'o:' || id FROM admins WHERE updated_at >= $1 OR deleted_at >= $1";
+     UNION ALL SELECT 'o:' || id FROM admins WHERE updated_at >= $1 OR deleted_at >= $1 \
+     UNION ALL SELECT 't:' || jti FROM revoked_tokens WHERE revoked_at >= $1 \
+     UNION ALL SELECT 's:' || kid FROM signing_keys WHERE created_at >= $1";
 
 /// A dedicated connection `LISTEN`ing on the invalidation channel.
 struct PgInvalidations {

@@ -5,6 +5,8 @@
 //! single write lock and never fail with `SQLITE_BUSY` halfway; reads use a separate pool and
 //! proceed concurrently under WAL.
 
+mod tokens;
+
 use crate::codec::*;
 use crate::rows::*;
 use crate::*;
@@ -585,9 +587,12 @@ impl SettingsStore for SqliteStore {
     }
 }
 
-/// Keys and admins changed at or after `since` (shared by both backends' reconciliation).
+/// Keys, admins, revoked tokens and signing keys changed at or after `since` (shared by both
+/// backends' reconciliation).
 const CHANGED_SINCE: &str = "SELECT 'k:' || id FROM api_keys WHERE updated_at >= $1 \
-     UNION ALL SELECT 'o:' || id FROM admins WHERE updated_at >= $1 OR deleted_at >= $1";
+     UNION ALL SELECT 'o:' || id FROM admins WHERE updated_at >= $1 OR deleted_at >= $1 \
+     UNION ALL SELECT 't:' || jti FROM revoked_tokens WHERE revoked_at >= $1 \
+     UNION ALL SELECT 's:' || kid FROM signing_keys WHERE created_at >= $1";
 
 #[async_trait]
 impl ChangeFeed for SqliteStore {

@@ -516,3 +516,77 @@ async fn postgres_nodes_starting_at_once_migrate_once() {
         h.await.unwrap().unwrap();
     }
 }
+
+on_backends!(signing_keys_and_revoked_tokens: sqlite_tokens, postgres_tokens);
+
+fn signing_key(kid: &str, created_at: chrono::DateTime<Utc>) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        algorithm: "ES256".into(),
+        public_key: vec![4; 65],
+        encrypted_private_key: Some(vec![7; 40]),
+        created_at,
+        retired_at: None,
+    }
+}
+
+async fn signing_keys_and_revoked_tokens(store: Arc<dyn Store>) {
+    let t0 = now();
+    assert!(store.signing_keys().await.unwrap().is_empty());
+    let mut listener = store.listen().await.unwrap();
+    let first = signing_key("first", t0);
+    assert!(store.insert_signing_key(&first, false, &record("signing_key.created", None)).await.unwrap());
+    // A second node starting at the same moment does not create a second current key.
+    let racer = signing_key("racer", t0);
+    assert!(!store.insert_signing_key(&racer, false, &record("signing_key.created", None)).await.unwrap());
+    assert_eq!(store.signing_keys().await.unwrap(), vec![first.clone()]);
+
+    let t1 = t0 + Duration::seconds(10);
+    let second = signing_key("second", t1);
+    assert!(store.insert_signing_key(&second, true, &record("signing_key.rotated", None)).await.unwrap());
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], second, "the current key comes first");
+    assert_eq!(keys[1].kid, "first");
+    assert_eq!(keys[1].retired_at, Some(t1));
+    assert_eq!(keys[1].encrypted_private_key, None, "a retired key's private half is erased");
+    assert_eq!(keys[1].public_key, first.public_key, "its public half stays for the JWKS");
+    let changed = store.changed_since(t0 - Duration::seconds(1)).await.unwrap();
+    assert!(changed.contains(&Invalidation::SigningKeys), "{changed:?}");
+
+    let alice = admin("alice@example.com");
+    store.insert_admin(&alice, &record("admin.created", None)).await.unwrap();
+    let k = key(&alice, "k", t0);
+    let revoked = RevokedToken {
+        jti: "jti-1".into(),
+        key_id: k.id.clone(),
+        expires_at: t0 + Duration::seconds(3600),
+        revoked_at: t0,
+    };
+    store.revoke_token(&revoked, &record("token.revoked", Some(&k))).await.unwrap();
+    store.revoke_token(&revoked, &record("token.revoked", Some(&k))).await.unwrap();
+    let old = RevokedToken { jti: "jti-old".into(), expires_at: t0 - Duration::seconds(1), ..revoked.clone() };
+    store.revoke_token(&old, &record("token.revoked", Some(&k))).await.unwrap();
+    assert_eq!(store.revoked_tokens(t0).await.unwrap(), vec![revoked.clone()], "expired entries are not listed");
+    let changed = store.changed_since(t0 - Duration::seconds(1)).await.unwrap();
+    assert!(changed.contains(&Invalidation::Token("jti-1".into())), "{changed:?}");
+    assert_eq!(store.prune_revoked_tokens(t0).await.unwrap(), 1);
+    assert_eq!(store.revoked_tokens(t0 - Duration::days(1)).await.unwrap(), vec![revoked]);
+
+    if let Some(listener) = listener.as_mut() {
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next()).await.unwrap().unwrap();
+            seen.push(next);
+        }
+        assert_eq!(
+            seen,
+            vec![
+                Invalidation::SigningKeys,
+                Invalidation::SigningKeys,
+                Invalidation::Token("jti-1".into()),
+                Invalidation::Token("jti-old".into())
+            ]
+        );
+    }
+}

@@ -61,6 +61,11 @@ pub enum Command {
     /// Sign an HTTP request (RFC 9421, ecdsa-p256-sha256) for a key with a verify key: print
     /// the headers to add (e.g. `curl -H @headers.txt`), or send the request with --send
     Sign(SignArgs),
+    /// Get an OAuth 2.0 access token for a key (client credentials)
+    Token(TokenArgs),
+    /// List or rotate the instance's token-signing keys (superadmin)
+    #[command(subcommand)]
+    SigningKeys(SigningKeysCommand),
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +91,30 @@ pub struct SignArgs {
     pub send: bool,
     /// The absolute URL of the request (what @target-uri covers)
     pub url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The key id (OAuth client_id)
+    #[arg(long, value_name = "KEY_ID")]
+    pub client_id: String,
+    /// Space-separated permissions the token is narrowed to [default: all of the key's]
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Read the key's secret from this file [default: env KEYWARD_CLIENT_SECRET]
+    #[arg(long, value_name = "FILE", conflicts_with = "secret_stdin")]
+    pub secret_file: Option<PathBuf>,
+    /// Read the key's secret from standard input
+    #[arg(long)]
+    pub secret_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeysCommand {
+    /// The current signing key and the retired ones (still published in the JWKS)
+    List,
+    /// Make a new key sign from now on; the old one stays published
+    Rotate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

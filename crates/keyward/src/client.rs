@@ -244,6 +244,29 @@ impl Client {
         })
     }
 
+    /// POSTs an `application/x-www-form-urlencoded` body with HTTP Basic credentials (the OAuth
+    /// endpoints). Answers the status and the JSON body, whatever the status: OAuth errors are
+    /// RFC 6749 JSON, not problem details.
+    pub async fn post_form(
+        &self,
+        segments: &[&str],
+        basic: (&str, &str),
+        form: &[(&str, &str)],
+    ) -> Result<(u16, Value), ClientError> {
+        let response = self
+            .http
+            .post(self.url(segments))
+            .basic_auth(basic.0, Some(basic.1))
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
     fn unreachable(&self, error: &reqwest::Error) -> ClientError {
         let reason = if error.is_timeout() { "the request timed out".to_owned() } else { root_cause(error) };
         ClientError::Unreachable { server: self.server().to_owned(), reason }

@@ -28,6 +28,8 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to learn the port when `listen` ends in `:0`.
     println!("keyward listening on {scheme}://{addr}");
+    // The default token issuer, when the configuration names none.
+    keyward.set_base_url(format!("{scheme}://{addr}"));
     tracing::info!(%addr, backend = keyward.ready().await.unwrap_or("unreachable"), "keyward listening");
     let background = keyward.spawn_background();
     let result = match tls {

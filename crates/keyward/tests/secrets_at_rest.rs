@@ -144,3 +144,46 @@ fn secrets_never_reach_the_database_or_the_log() {
     let all: Vec<u8> = stored(&w.srv).into_iter().flat_map(|(_, b)| b).collect();
     assert!(contains(&all, &kid), "the scan sees no key id at all: is it the right file?");
 }
+
+/// Access tokens and jwt-format keys: neither the token, the JWS, nor the jwt-format key's
+/// random `jti` (whose keyed hash is what is stored) reaches the database or the log.
+#[test]
+fn tokens_and_jwt_format_keys_never_reach_the_database_or_the_log() {
+    let mut w = World::on(Server::start_env(&[("RUST_LOG", "debug")]));
+    let srv = &w.srv;
+    let (key, secret) = w.key("client", json!({"grants": ["events.alerts:read"]}));
+    let id = key["id"].as_str().unwrap().to_owned();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    let auth = format!("Basic {basic}");
+    let form = [("authorization", auth.as_str()), ("content-type", "application/x-www-form-urlencoded")];
+    let r = srv.raw("POST", "/oauth2/token", &form, Some(b"grant_type=client_credentials".to_vec()));
+    let token = r.expect(200)["access_token"].as_str().unwrap().to_owned();
+    let (_, jws) = w.key("jwt", json!({"format": "jwt"}));
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jws.split('.').nth(1).unwrap()).unwrap();
+    let jti = serde_json::from_slice::<serde_json::Value>(&payload).unwrap()["jti"].as_str().unwrap().to_owned();
+    for credential in [&token, &jws] {
+        assert_eq!(w.code(credential, None), "valid");
+        srv.raw("GET", "/v1/forward-auth", &[("authorization", &format!("Bearer {credential}"))], None);
+        let verifier = format!("Bearer {}", w.verifier);
+        let body = format!("token={credential}").into_bytes();
+        srv.raw(
+            "POST",
+            "/oauth2/introspect",
+            &[("authorization", &verifier), ("content-type", "application/x-www-form-urlencoded")],
+            Some(body),
+        );
+    }
+    srv.raw("POST", "/oauth2/revoke", &form, Some(format!("token={token}").into_bytes()));
+    let secrets = [
+        ("an access token", token.clone()),
+        ("an access token's signature", token.rsplit('.').next().unwrap().to_owned()),
+        ("a jwt-format key", jws.clone()),
+        ("a jwt-format key's signature", jws.rsplit('.').next().unwrap().to_owned()),
+        ("a jwt-format key's jti", jti),
+    ];
+    w.srv.stop();
+    for (name, bytes) in &stored(&w.srv) {
+        assert_absent(name, bytes, &secrets);
+    }
+    assert_absent("the server log", &std::fs::read(&w.srv.log_path).unwrap(), &secrets);
+}

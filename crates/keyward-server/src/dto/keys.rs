@@ -147,7 +147,8 @@ pub struct CreateKeyRequest {
     pub inherit: Option<bool>,
     /// At most `max_networks` (default 10) addresses or CIDRs.
     pub networks: Option<Vec<String>>,
-    /// `opaque` (default) or `jwt`.
+    /// `opaque` (default) or `jwt` (the secret is a compact ES256 JWS signed by the instance,
+    /// verifiable against `/.well-known/jwks.json` and still checked online).
     pub format: Option<String>,
     /// ECDSA P-256 public key for signed requests (RFC 9421): PEM SPKI, or a JWK given as a
     /// JSON string (`kty` `EC`, `crv` `P-256`). Stored and shown as PEM SPKI.

@@ -10,16 +10,18 @@
 //! # Layout
 //! - this module: the pieces every area shares (grants, roles, owners, privileges);
 //! - `admins`: administrators and sessions; `keys`: API keys; `logs`: log records and
-//!   the catalog; `verify`: verification and operations.
+//!   the catalog; `verify`: verification and operations; `tokens`: OAuth 2.0 and signing keys.
 
 mod admins;
 mod keys;
 mod logs;
+mod tokens;
 mod verify;
 
 pub use admins::*;
 pub use keys::*;
 pub use logs::*;
+pub use tokens::*;
 pub use verify::*;
 
 use keyward_domain::catalog::{GrantInput, RoleAssignment, RoleInput};

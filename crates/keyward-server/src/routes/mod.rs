@@ -6,6 +6,7 @@ pub mod admins;
 pub mod auth;
 pub mod keys;
 pub mod logs;
+pub mod oauth;
 pub mod ops;
 pub mod verify;
 
@@ -36,6 +37,13 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .route_layer(axum::middleware::from_fn(crate::signed::capture_body))
         .routes(routes!(verify::verify))
         .routes(routes!(verify::forward_auth))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::jwks))
+        .routes(routes!(oauth::metadata))
+        .routes(routes!(oauth::list_signing_keys))
+        .routes(routes!(oauth::rotate_signing_key))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -9,6 +9,7 @@ pub mod admins;
 pub mod auth;
 pub mod keys;
 pub mod sign;
+pub mod tokens;
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Keys(cmd) => keys::run(&ctx(), cmd).await,
         Command::Admins(cmd) => admins::run(&ctx(), cmd).await,
         Command::Sign(args) => sign::run(args).await,
+        Command::Token(args) => tokens::token(&ctx(), args).await,
+        Command::SigningKeys(cmd) => tokens::signing_keys(&ctx(), cmd).await,
         Command::Audit(crate::cli::AuditCommand::Verify(db)) => {
             crate::local::verify_audit_chain(db.config, db.database_url, json).await
         }

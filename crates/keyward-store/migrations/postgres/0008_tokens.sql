@@ -1,0 +1,24 @@
+-- The instance's token-signing keys (access tokens and jwt-format keys). The private key is
+-- encrypted under a key derived from the pepper and erased when the key is retired; the public
+-- key (an uncompressed SEC1 point) stays for the JWKS. `is_current` is 1 for the one key that
+-- signs now and NULL for retired keys: its UNIQUE constraint lets two nodes starting at once
+-- create only one first key.
+CREATE TABLE signing_keys (
+    kid                   TEXT PRIMARY KEY,
+    algorithm             TEXT NOT NULL,
+    public_key            BYTEA NOT NULL,
+    encrypted_private_key BYTEA,
+    created_at            BIGINT NOT NULL,
+    retired_at            BIGINT,
+    is_current            SMALLINT UNIQUE CHECK (is_current = 1)
+);
+
+-- Access tokens revoked before they expired (RFC 7009), kept until they expire.
+CREATE TABLE revoked_tokens (
+    jti        TEXT PRIMARY KEY,
+    key_id     TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT NOT NULL
+);
+CREATE INDEX revoked_tokens_by_expiry ON revoked_tokens (expires_at);
+CREATE INDEX revoked_tokens_by_time ON revoked_tokens (revoked_at);
