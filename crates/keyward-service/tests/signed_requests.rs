@@ -224,3 +224,28 @@ async fn management_writes_with_a_signing_key_must_be_signed() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn an_access_token_or_a_jwt_format_secret_does_not_skip_the_signature_step() {
+    use keyward_service::tokens::ClientCredentials;
+    let n = node().await;
+    let alice = n.alice().await;
+    let issue = authorize_keys(&alice, KeyAction::Issue, n.keyward.config().policy()).unwrap();
+    for format in ["opaque", "jwt"] {
+        let input = NewKey { signing: Some("generate".into()), format: Some(format.into()), ..new_key(format) };
+        let issued = n.keyward.create_key(&issue, input, &ctx_default()).await.unwrap();
+        let private = SigningKey::from_pem(issued.signing_private_key_pem.as_ref().unwrap().expose()).unwrap();
+        let id = issued.view.key.id.as_str();
+        let client = ClientCredentials { client_id: id, client_secret: issued.secret.expose() };
+        let token = n.keyward.issue_token(client, None, &ctx_default()).await.unwrap().access_token;
+        let now = n.keyward.now().timestamp();
+        for (credential, nonce) in
+            [(issued.secret.expose(), format!("{format}-key")), (&token, format!("{format}-token"))]
+        {
+            assert_eq!(n.code(credential, "events.alerts:write", None).await, VerifyCode::SignatureRequired);
+            assert_eq!(n.code(credential, "events.alerts:read", None).await, VerifyCode::Valid);
+            let good = signed(&private, id, now, &nonce, Some(b"{}"));
+            assert_eq!(n.code(credential, "events.alerts:write", Some(&good)).await, VerifyCode::Valid);
+        }
+    }
+}
