@@ -2,10 +2,10 @@
 //! recorded off the hot path.
 //!
 //! A check only pushes an event into a bounded queue (`try_send`: never waits). A background
-//! writer drains the queue continuously into an in-memory [`Aggregate`] and writes it, with the
-//! `last_used_*` and use counts it implies (coalesced per key), in one transaction at most once
-//! per [`WRITE_INTERVAL`] (at once after a quiet spell, so a lone check is written without
-//! delay). Identical checks of one interval become one record with a count: under load the
+//! drainer takes the queue continuously into an in-memory [`Aggregate`]; a writer writes it,
+//! with the `last_used_*` and use counts it implies (coalesced per key), in one transaction at
+//! most once per [`WRITE_INTERVAL`] (at once after a quiet spell, so a lone check is written
+//! without delay), while the drainer goes on. Identical checks of one interval become one record with a count: under load the
 //! writer's work grows with the number of distinct clients and keys, not with the number of
 //! checks, which is what keeps it from competing with the data plane for the CPU. When the
 //! queue is full the event is dropped and counted (a metric, and a warning at most every ten
@@ -65,6 +65,11 @@ pub struct UsageLog {
     written: AtomicU64,
     /// Events taken off the queue and not yet committed (aggregated or being written).
     unwritten: AtomicU64,
+    /// What was taken off the queue and waits for the next write. Shared, so that what a
+    /// stopped writer held is still written by the final flush.
+    pending: Mutex<Aggregate>,
+    /// Wakes the writer: events arrived in `pending`.
+    arrived: tokio::sync::Notify,
     last_warning: Mutex<Option<Instant>>,
 }
 
@@ -79,6 +84,8 @@ impl UsageLog {
             dropped: AtomicU64::new(0),
             written: AtomicU64::new(0),
             unwritten: AtomicU64::new(0),
+            pending: Mutex::new(Aggregate::default()),
+            arrived: tokio::sync::Notify::new(),
             last_warning: Mutex::new(None),
         }
     }
@@ -234,77 +241,95 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 const RETENTION_BATCH: u32 = 1000;
 
 impl Keyward {
-    async fn write_usage(&self, pending: &mut Aggregate) {
-        if pending.is_empty() {
+    /// Writes one aggregate in one transaction. Spawned, so that stopping the background tasks
+    /// never cuts a write short.
+    async fn write_usage(&self, mut batch: Aggregate) {
+        if batch.is_empty() {
             return;
         }
         let usage = &self.inner.usage;
-        let (events, records, uses) = pending.take(&usage.node);
-        match self.store().record_usage(&records, &uses).await {
-            Ok(()) => {
+        let (events, records, uses) = batch.take(&usage.node);
+        let keyward = self.clone();
+        let written = tokio::spawn(async move { keyward.store().record_usage(&records, &uses).await }).await;
+        match written {
+            Ok(Ok(())) => {
                 usage.written.fetch_add(events, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => {
+                usage.dropped.fetch_add(events, Ordering::Relaxed);
+                tracing::warn!(error = %e, events, "could not write usage records");
             }
             Err(e) => {
                 usage.dropped.fetch_add(events, Ordering::Relaxed);
-                tracing::warn!(error = %e, records = records.len(), "could not write usage records");
+                tracing::warn!(error = %e, events, "the usage write did not finish");
             }
         }
         usage.unwritten.fetch_sub(events, Ordering::AcqRel);
     }
 
-    /// Writes every queued usage event now (at shutdown, and in tests). When the background
-    /// writer is running it holds the queue: then this waits (at most ten seconds) until the
-    /// writer has written everything it was given.
-    pub async fn flush_usage(&self) {
-        let usage = &self.inner.usage;
-        let Ok(mut receiver) = usage.receiver.try_lock() else {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while (usage.depth() > 0 || usage.unwritten.load(Ordering::Acquire) > 0) && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            return;
-        };
-        let mut pending = Aggregate::default();
-        while let Ok(e) = receiver.try_recv() {
-            usage.unwritten.fetch_add(1, Ordering::AcqRel);
+    /// Moves events from the queue into the pending aggregate.
+    fn take_in(usage: &UsageLog, events: &mut Vec<UsageEvent>) {
+        usage.unwritten.fetch_add(events.len() as u64, Ordering::AcqRel);
+        let mut pending = usage.pending.lock();
+        for e in events.drain(..) {
             pending.add(e);
-            if pending.records.len() >= MAX_PENDING_RECORDS {
-                self.write_usage(&mut pending).await;
-            }
         }
-        self.write_usage(&mut pending).await;
     }
 
-    /// The background writer: takes events off the queue as they come, and writes what it holds
-    /// once per [`WRITE_INTERVAL`] (sooner when it holds [`MAX_PENDING_RECORDS`] records).
-    async fn write_usage_forever(self) {
+    /// Writes every queued usage event now (at shutdown, and in tests), including what the
+    /// background tasks hold, and waits (at most ten seconds) until all of it is committed.
+    pub async fn flush_usage(&self) {
         let usage = &self.inner.usage;
-        let mut receiver = usage.receiver.lock().await;
-        let mut pending = Aggregate::default();
-        let mut received = Vec::with_capacity(RECEIVE_BATCH);
-        let mut last_write = tokio::time::Instant::now() - WRITE_INTERVAL;
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let write_at = last_write + WRITE_INTERVAL;
-            let open = if pending.is_empty() {
-                receiver.recv_many(&mut received, RECEIVE_BATCH).await > 0
-            } else {
-                match tokio::time::timeout_at(write_at, receiver.recv_many(&mut received, RECEIVE_BATCH)).await {
-                    Ok(n) => n > 0,
-                    Err(_) => true, // the interval is over: write
+            // Without a running drainer, empty the queue here.
+            if let Ok(mut receiver) = usage.receiver.try_lock() {
+                let mut events = Vec::new();
+                while let Ok(e) = receiver.try_recv() {
+                    events.push(e);
                 }
-            };
-            usage.unwritten.fetch_add(received.len() as u64, Ordering::AcqRel);
-            for e in received.drain(..) {
-                pending.add(e);
+                Self::take_in(usage, &mut events);
             }
-            let now = tokio::time::Instant::now();
-            if !open || now >= write_at || pending.records.len() >= MAX_PENDING_RECORDS {
-                self.write_usage(&mut pending).await;
-                last_write = now;
-            }
-            if !open {
+            let batch = std::mem::take(&mut *usage.pending.lock());
+            self.write_usage(batch).await;
+            let done = usage.depth() == 0 && usage.unwritten.load(Ordering::Acquire) == 0;
+            if done || Instant::now() >= deadline {
                 return;
             }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Takes events off the queue as they come into the pending aggregate, and wakes the
+    /// writer. Holds back (the queue absorbs, then drops) while [`MAX_PENDING_RECORDS`]
+    /// distinct records wait.
+    async fn drain_usage_forever(self) {
+        let usage = &self.inner.usage;
+        let mut receiver = usage.receiver.lock().await;
+        let mut received = Vec::with_capacity(RECEIVE_BATCH);
+        loop {
+            while usage.pending.lock().records.len() >= MAX_PENDING_RECORDS {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if receiver.recv_many(&mut received, RECEIVE_BATCH).await == 0 {
+                return;
+            }
+            Self::take_in(usage, &mut received);
+            usage.arrived.notify_one();
+        }
+    }
+
+    /// Writes the pending aggregate when events arrive, at most once per [`WRITE_INTERVAL`]:
+    /// a lone check after a quiet spell is written at once; under load, one transaction a
+    /// second holds everything that arrived in it, while the drainer goes on taking events.
+    async fn write_usage_forever(self) {
+        let usage = &self.inner.usage;
+        loop {
+            usage.arrived.notified().await;
+            let started = tokio::time::Instant::now();
+            let batch = std::mem::take(&mut *usage.pending.lock());
+            self.write_usage(batch).await;
+            tokio::time::sleep_until(started + WRITE_INTERVAL).await;
         }
     }
 
@@ -336,6 +361,7 @@ impl Keyward {
         let keyward = self.clone();
         tokio::spawn(async move {
             let _coherence = AbortOnDrop(tokio::spawn(keyward.clone().keep_cache_coherent()));
+            let _drainer = AbortOnDrop(tokio::spawn(keyward.clone().drain_usage_forever()));
             let _writer = AbortOnDrop(tokio::spawn(keyward.clone().write_usage_forever()));
             let mut tick = tokio::time::interval(RETENTION_INTERVAL);
             loop {

@@ -2,85 +2,26 @@
 //! coherence and concurrency, without sleeping and without HTTP.
 #![allow(clippy::unwrap_used)]
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use keyward_domain::catalog::GrantInput;
-use keyward_domain::clock::ManualClock;
 use keyward_domain::ids::{AdminId, KeyId};
-use keyward_domain::policy::{
-    authorize_admin_management, authorize_keys, authorize_logs, KeyAccess, KeyAction, Principal,
-};
-use keyward_service::admins::{AdminPatch, NewAdmin};
+use keyward_domain::policy::{authorize_admin_management, authorize_logs, KeyAction};
+use keyward_service::admins::AdminPatch;
 use keyward_service::keys::{ExpiryFields, KeyPatch, NewKey};
 use keyward_service::logs::LogSearch;
 use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
-use keyward_service::{Config, Keyward, Options, RequestContext, ServiceError};
-use keyward_testkit::TestDatabase;
-use std::sync::Arc;
+use keyward_service::{RequestContext, ServiceError};
 
-struct Node {
-    keyward: Keyward,
-    clock: Arc<ManualClock>,
-    _db: TestDatabase,
+mod common;
+
+use common::{node, node_with, Node};
+
+/// What `verify` answers for a secret (and permission), with nothing else asked.
+trait Answers {
+    async fn code(&self, secret: &str, permission: Option<&str>) -> VerifyCode;
 }
 
-/// A node on a fresh database of the backend this run tests (`KEYWARD_TEST_BACKEND`).
-async fn node() -> Node {
-    node_with(|_| {}).await
-}
-
-async fn node_with(change: impl FnOnce(&mut Config)) -> Node {
-    let db = TestDatabase::new().expect("a test database (PostgreSQL unreachable?)");
-    let mut config =
-        Config { database_url: db.url.clone(), pepper_file: Some(db.dir.join("pepper")), ..Config::default() };
-    change(&mut config);
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let options = Options {
-        config,
-        clock: clock.clone(),
-        env: Box::new(|k| match k {
-            "KEYWARD_BOOTSTRAP_EMAIL" => Some("root@example.com".into()),
-            "KEYWARD_BOOTSTRAP_PASSWORD" => Some("root-password".into()),
-            _ => None,
-        }),
-        bootstrap: true,
-    };
-    let (keyward, report) = Keyward::start(options).await.unwrap();
-    assert_eq!(report.bootstrap_email.as_deref(), Some("root@example.com"));
-    assert!(report.bootstrap_password.is_none(), "a password from the environment is never echoed");
-    Node { keyward, clock, _db: db }
-}
-
-impl Node {
-    async fn principal(&self, email: &str, password: &str) -> Principal {
-        let out = self.keyward.login(email, password, &RequestContext::default()).await.unwrap();
-        self.keyward.authenticate(&out.session_token, &RequestContext::default()).await.unwrap().principal
-    }
-
-    async fn admin(&self, email: &str, perms: &[&str]) -> Principal {
-        let root = self.principal("root@example.com", "root-password").await;
-        let auth = authorize_admin_management(&root).unwrap();
-        self.keyward
-            .create_admin(
-                &auth,
-                NewAdmin {
-                    email: email.into(),
-                    name: "Someone".into(),
-                    password: "password-123".into(),
-                    role: "admin".into(),
-                    can_manage_keys: true,
-                    permissions: perms.iter().map(|p| GrantInput::Bare(p.to_string())).collect(),
-                },
-                &RequestContext::default(),
-            )
-            .await
-            .unwrap();
-        self.principal(email, "password-123").await
-    }
-
-    fn access(&self, p: &Principal, action: KeyAction) -> KeyAccess {
-        authorize_keys(p, action, self.keyward.config().policy()).unwrap()
-    }
-
+impl Answers for Node {
     async fn code(&self, secret: &str, permission: Option<&str>) -> VerifyCode {
         let permission = permission.map(|p| p.parse().unwrap());
         let q =

@@ -3,64 +3,28 @@
 //! replayed, expired); and signed management writes. Backend-generic like `service.rs`.
 #![allow(clippy::unwrap_used)]
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use keyward_domain::catalog::GrantInput;
-use keyward_domain::clock::ManualClock;
-use keyward_domain::policy::{authorize_admin_management, authorize_keys, KeyAction, Principal};
+use keyward_domain::policy::{authorize_keys, KeyAction, Principal};
 use keyward_domain::signature::{sign_request, HttpRequest};
 use keyward_domain::signing_key::SigningKey;
-use keyward_service::admins::NewAdmin;
 use keyward_service::keys::{KeyPatch, NewKey};
 use keyward_service::verify::{VerifyCode, VerifyQuery};
-use keyward_service::{Config, Keyward, Options, RequestContext, ServiceError};
-use keyward_testkit::TestDatabase;
-use std::sync::Arc;
+use keyward_service::{RequestContext, ServiceError};
 
-struct Node {
-    keyward: Keyward,
-    clock: Arc<ManualClock>,
-    _db: TestDatabase,
+mod common;
+
+use common::{node, Node};
+
+/// The admin and the checks these tests make.
+trait Signed {
+    async fn alice(&self) -> Principal;
+    async fn code(&self, secret: &str, permission: &str, request: Option<&HttpRequest>) -> VerifyCode;
 }
 
-async fn node() -> Node {
-    let db = TestDatabase::new().expect("a test database (PostgreSQL unreachable?)");
-    let config = Config { database_url: db.url.clone(), pepper_file: Some(db.dir.join("pepper")), ..Config::default() };
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let options = Options {
-        config,
-        clock: clock.clone(),
-        env: Box::new(|k| match k {
-            "KEYWARD_BOOTSTRAP_EMAIL" => Some("root@example.com".into()),
-            "KEYWARD_BOOTSTRAP_PASSWORD" => Some("root-password".into()),
-            _ => None,
-        }),
-        bootstrap: true,
-    };
-    let (keyward, _) = Keyward::start(options).await.unwrap();
-    Node { keyward, clock, _db: db }
-}
-
-impl Node {
+impl Signed for Node {
     async fn alice(&self) -> Principal {
-        let ctx = RequestContext::default();
-        let login = |email: &'static str, password: &'static str| async move {
-            let out = self.keyward.login(email, password, &ctx_default()).await.unwrap();
-            self.keyward.authenticate(&out.session_token, &ctx_default()).await.unwrap().principal
-        };
-        let root = login("root@example.com", "root-password").await;
-        let new = NewAdmin {
-            email: "alice@example.com".into(),
-            name: "Alice".into(),
-            password: "password-123".into(),
-            role: "admin".into(),
-            can_manage_keys: true,
-            permissions: ["events.*:write", "keyward.keys:write"]
-                .iter()
-                .map(|p| GrantInput::Bare(p.to_string()))
-                .collect(),
-        };
-        self.keyward.create_admin(&authorize_admin_management(&root).unwrap(), new, &ctx).await.unwrap();
-        login("alice@example.com", "password-123").await
+        self.admin("alice@example.com", &["events.*:write", "keyward.keys:write"]).await
     }
 
     async fn code(&self, secret: &str, permission: &str, request: Option<&HttpRequest>) -> VerifyCode {

@@ -2,78 +2,32 @@
 //! through the service API with a manual clock (backend-generic).
 #![allow(clippy::unwrap_used)]
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use keyward_domain::catalog::GrantInput;
-use keyward_domain::clock::ManualClock;
-use keyward_domain::policy::{
-    authorize_admin_management, authorize_keys, authorize_signing_keys, KeyAccess, KeyAction, Principal,
-};
-use keyward_service::admins::{AdminPatch, NewAdmin};
+use keyward_domain::policy::{authorize_admin_management, authorize_signing_keys, KeyAction, Principal};
+use keyward_service::admins::AdminPatch;
 use keyward_service::keys::{ExpiryFields, NewKey};
 use keyward_service::tokens::{ClientCredentials, OAuthError};
 use keyward_service::verify::{VerifyCode, VerifyQuery};
 use keyward_service::{Config, Keyward, Options, RequestContext, ServiceError};
-use keyward_testkit::TestDatabase;
-use std::sync::Arc;
 
-struct Node {
-    keyward: Keyward,
-    clock: Arc<ManualClock>,
-    _db: TestDatabase,
-}
+mod common;
 
+use common::{ctx, Node};
+
+/// Every node here names its issuer, as a deployment behind a public name does.
 async fn node() -> Node {
-    let db = TestDatabase::new().expect("a test database (PostgreSQL unreachable?)");
-    let config = Config {
-        database_url: db.url.clone(),
-        pepper_file: Some(db.dir.join("pepper")),
-        issuer: Some("https://keys.example.com".into()),
-        ..Config::default()
-    };
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let options = Options {
-        config,
-        clock: clock.clone(),
-        env: Box::new(|k| match k {
-            "KEYWARD_BOOTSTRAP_EMAIL" => Some("root@example.com".into()),
-            "KEYWARD_BOOTSTRAP_PASSWORD" => Some("root-password".into()),
-            _ => None,
-        }),
-        bootstrap: true,
-    };
-    let (keyward, _) = Keyward::start(options).await.unwrap();
-    Node { keyward, clock, _db: db }
+    common::node_with(|c| c.issuer = Some("https://keys.example.com".into())).await
 }
 
-fn ctx() -> RequestContext {
-    RequestContext::default()
+/// Keys and tokens as these tests make and check them.
+trait Tokens {
+    async fn key(&self, owner: &Principal, input: NewKey) -> (String, String);
+    async fn code(&self, credential: &str, permission: Option<&str>) -> VerifyCode;
+    async fn token(&self, id: &str, secret: &str, scope: Option<&str>) -> Result<String, OAuthError>;
 }
 
-impl Node {
-    async fn principal(&self, email: &str, password: &str) -> Principal {
-        let out = self.keyward.login(email, password, &ctx()).await.unwrap();
-        self.keyward.authenticate(&out.session_token, &ctx()).await.unwrap().principal
-    }
-
-    async fn admin(&self, email: &str, perms: &[&str]) -> Principal {
-        let root = self.principal("root@example.com", "root-password").await;
-        let auth = authorize_admin_management(&root).unwrap();
-        let new = NewAdmin {
-            email: email.into(),
-            name: "Someone".into(),
-            password: "password-123".into(),
-            role: "admin".into(),
-            can_manage_keys: true,
-            permissions: perms.iter().map(|p| GrantInput::Bare(p.to_string())).collect(),
-        };
-        self.keyward.create_admin(&auth, new, &ctx()).await.unwrap();
-        self.principal(email, "password-123").await
-    }
-
-    fn access(&self, p: &Principal, action: KeyAction) -> KeyAccess {
-        authorize_keys(p, action, self.keyward.config().policy()).unwrap()
-    }
-
+impl Tokens for Node {
     async fn key(&self, owner: &Principal, input: NewKey) -> (String, String) {
         let issued = self.keyward.create_key(&self.access(owner, KeyAction::Issue), input, &ctx()).await.unwrap();
         (issued.view.key.id.to_string(), issued.secret.expose().to_string())
