@@ -124,28 +124,31 @@ impl UsageLog {
     }
 }
 
-/// Checks taken off the queue and not yet written: identical checks (same action, key, answer,
-/// permission, target and client address) are one record with their count, and each key's
-/// successful uses are coalesced.
+/// Checks taken off the queue and not yet written: identical checks (same action, key snapshot,
+/// answer, permission, target and client address) are one record with their count, and each
+/// key's successful uses are coalesced. Adding a check allocates nothing once its record and key
+/// are known (fast hashing, the key snapshot compared by address, strings made at write time).
 #[derive(Default)]
 struct Aggregate {
-    records: HashMap<RecordIdentity, Group>,
-    uses: HashMap<KeyId, KeyUse>,
+    records: HashMap<RecordIdentity, Group, foldhash::fast::RandomState>,
+    uses: HashMap<KeyId, Uses, foldhash::fast::RandomState>,
     events: u64,
 }
 
-/// What makes two checks the same usage record (apart from their time).
+/// What makes two checks the same usage record (apart from their time). The key is its cache
+/// snapshot's address: checks of one key share a snapshot until the key changes (then a change
+/// splits its checks of one interval into two records).
 #[derive(PartialEq, Eq, Hash)]
 struct RecordIdentity {
     action: &'static str,
-    key: Option<KeyId>,
+    key: Option<usize>,
     code: &'static str,
     permission: Option<Permission>,
     target: Option<Box<str>>,
     client_ip: Option<IpAddr>,
 }
 
-/// Identical checks: the latest one's key snapshot and time, the first one's time, how many.
+/// Identical checks: their key snapshot, the first and the latest time, how many.
 struct Group {
     key: Option<Arc<CachedKey>>,
     first: DateTime<Utc>,
@@ -153,37 +156,41 @@ struct Group {
     count: u64,
 }
 
+/// One key's successful checks: how many, and the latest one's time and client address.
+struct Uses {
+    count: u64,
+    last_at: DateTime<Utc>,
+    last_ip: Option<IpAddr>,
+}
+
 impl Aggregate {
     fn add(&mut self, e: UsageEvent) {
         self.events += 1;
         if let (true, Some(key)) = (e.success, &e.key) {
-            let u = self.uses.entry(key.id.clone()).or_insert_with(|| KeyUse {
-                key_id: key.id.clone(),
-                last_used_at: e.time,
-                last_used_ip: None,
-                count: 0,
-            });
-            u.count += 1;
-            if e.time >= u.last_used_at {
-                u.last_used_at = e.time;
-                u.last_used_ip = e.client_ip.map(|ip| network::canonical(ip).to_string());
+            match self.uses.get_mut(&key.id) {
+                Some(u) => {
+                    u.count += 1;
+                    if e.time >= u.last_at {
+                        (u.last_at, u.last_ip) = (e.time, e.client_ip);
+                    }
+                }
+                None => {
+                    self.uses.insert(key.id.clone(), Uses { count: 1, last_at: e.time, last_ip: e.client_ip });
+                }
             }
         }
         let identity = RecordIdentity {
             action: e.action,
-            key: e.key.as_ref().map(|k| k.id.clone()),
+            key: e.key.as_ref().map(|k| Arc::as_ptr(k) as usize),
             code: e.code,
             permission: e.permission,
             target: e.target,
             client_ip: e.client_ip,
         };
-        let group = self.records.entry(identity).or_insert(Group { key: None, first: e.time, last: e.time, count: 0 });
+        let group = self.records.entry(identity).or_insert(Group { key: e.key, first: e.time, last: e.time, count: 0 });
         group.count += 1;
         group.first = group.first.min(e.time);
-        if e.time >= group.last || group.key.is_none() {
-            group.last = group.last.max(e.time);
-            group.key = e.key;
-        }
+        group.last = group.last.max(e.time);
     }
 
     fn is_empty(&self) -> bool {
@@ -201,7 +208,7 @@ impl Aggregate {
                 time: g.last,
                 kind: LogKind::Usage,
                 action: identity.action.into(),
-                key_id: identity.key,
+                key_id: g.key.as_ref().map(|k| k.id.clone()),
                 key_owner_id: g.key.as_ref().map(|k| k.owner_id.clone()),
                 subject_admin_id: None,
                 actor: match &g.key {
@@ -223,7 +230,17 @@ impl Aggregate {
             .collect();
         records.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
         let events = std::mem::take(&mut self.events);
-        (events, records, self.uses.drain().map(|(_, u)| u).collect())
+        let uses = self
+            .uses
+            .drain()
+            .map(|(key_id, u)| KeyUse {
+                key_id,
+                last_used_at: u.last_at,
+                last_used_ip: u.last_ip.map(|ip| network::canonical(ip).to_string()),
+                count: u.count,
+            })
+            .collect();
+        (events, records, uses)
     }
 }
 
