@@ -124,29 +124,33 @@ impl Keyward {
         write: bool,
         now: DateTime<Utc>,
     ) -> ServiceResult<Result<(), SignatureFailure>> {
-        let required = |reason: String| {
-            if write && key.require_signed_writes {
-                Err(SignatureFailure { code: VerifyCode::SignatureRequired, reason })
+        let needed = write && key.require_signed_writes;
+        // The reason is only worded when a signature is needed: most checks (keys without a
+        // verify key, reads) pass here without any work.
+        let required = |reason: &dyn Fn() -> String| {
+            if needed {
+                Err(SignatureFailure { code: VerifyCode::SignatureRequired, reason: reason() })
             } else {
                 Ok(())
             }
         };
         let (Some(verify_key), Some(request)) = (&key.verify_key, request) else {
-            return Ok(required(format!(
-                "key {} requires signed write requests (RFC 9421, ecdsa-p256-sha256, keyid \"{}\"): add \
-                 Signature-Input and Signature headers, e.g. with `keyward sign`",
-                key.id, key.id
-            )));
+            return Ok(required(&|| {
+                format!(
+                    "key {} requires signed write requests (RFC 9421, ecdsa-p256-sha256, keyid \"{}\"): add \
+                     Signature-Input and Signature headers, e.g. with `keyward sign`",
+                    key.id, key.id
+                )
+            }));
         };
         let window =
             Window { now: now.timestamp(), max_skew_seconds: i64::from(self.config().signature_max_skew_seconds) };
         let verified = match verify_request(request, key.id.as_str(), verify_key, window) {
             Ok(v) => v,
             Err(e @ SignatureError::Missing(_)) => {
-                return Ok(required(format!(
-                    "key {} requires signed write requests: {e} (sign with `keyward sign`)",
-                    key.id
-                )))
+                return Ok(required(&|| {
+                    format!("key {} requires signed write requests: {e} (sign with `keyward sign`)", key.id)
+                }))
             }
             Err(SignatureError::Invalid(reason)) => {
                 return Ok(Err(SignatureFailure { code: VerifyCode::SignatureInvalid, reason }))
