@@ -141,6 +141,9 @@ pub async fn serve_tls(
         .await
 }
 
+/// The routes whose request lines are logged at `debug` (see [`finish`]).
+const DATA_PLANE_ROUTES: [&str; 2] = ["/v1/forward-auth", "/v1/verify"];
+
 /// Every answer passes here once (one middleware rather than several: each layer costs the data
 /// plane a service clone and a boxed future per request):
 /// - error answers that did not come from `ApiError` become problem details
@@ -149,7 +152,9 @@ pub async fn serve_tls(
 ///   (API answers hold keys and personal data);
 /// - one log line: method, route template, status, latency, and the latency in the histogram of
 ///   its method and route template. Nothing else from the request is logged, because headers,
-///   bodies and query strings can hold secrets.
+///   bodies and query strings can hold secrets. The data plane's lines are at `debug`: every
+///   check is in the usage log already, and a line per check would cost the gateway's hot path
+///   more than the check itself.
 async fn finish(State(http_metrics): State<Arc<metrics::HttpMetrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -162,12 +167,13 @@ async fn finish(State(http_metrics): State<Arc<metrics::HttpMetrics>>, request: 
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     let elapsed = started.elapsed();
     http_metrics.observe(&method, route.as_ref().map_or(metrics::UNMATCHED, MatchedPath::as_str), elapsed);
-    tracing::info!(
-        method = %method,
-        route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
-        status = response.status().as_u16(),
-        latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-        "request"
-    );
+    let route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
+    let status = response.status().as_u16();
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if DATA_PLANE_ROUTES.contains(&route) {
+        tracing::debug!(method = %method, route, status, latency_us, "request");
+    } else {
+        tracing::info!(method = %method, route, status, latency_us, "request");
+    }
     response
 }

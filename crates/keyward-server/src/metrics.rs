@@ -105,8 +105,16 @@ pub fn render(snapshot: &Snapshot, http: &HttpMetrics) -> String {
     }
     let gauges: [(&str, &str, u64); 5] = [
         ("keyward_cached_keys", "Keys held in the verification cache.", snapshot.cached_keys as u64),
-        ("keyward_usage_queue_depth", "Usage events waiting to be written.", snapshot.usage_queue_depth as u64),
-        ("keyward_usage_queue_capacity", "Usage events the queue holds at most.", snapshot.usage_queue_capacity as u64),
+        (
+            "keyward_usage_queue_depth",
+            "Distinct usage records waiting to be written.",
+            snapshot.usage_queue_depth as u64,
+        ),
+        (
+            "keyward_usage_queue_capacity",
+            "Distinct usage records held pending at most.",
+            snapshot.usage_queue_capacity as u64,
+        ),
         ("keyward_db_connections", "Open database connections.", u64::from(snapshot.db_connections)),
         ("keyward_db_idle_connections", "Idle database connections.", u64::from(snapshot.db_idle_connections)),
     ];

@@ -158,36 +158,42 @@ async fn metrics_need_no_credential_and_ignore_one() {
     assert_eq!(r.status.as_u16(), 405);
 }
 
-/// A full queue drops usage records (counted), and the data plane keeps answering.
+/// A full usage log drops usage records (counted), and the data plane keeps answering; identical
+/// checks share one pending record.
 #[tokio::test]
-async fn a_full_usage_queue_drops_and_counts_but_checks_still_answer() {
+async fn a_full_usage_log_drops_and_counts_but_checks_still_answer() {
     let app = start_with(|c| c.usage_queue_capacity = 3).await;
     let alice = alice(&app).await;
     let (key, secret) = create_key(&app, &alice, json!({"name": "busy", "grants": ["events.alerts:read"]})).await;
-    for _ in 0..10 {
-        let r = call("GET", "/v1/forward-auth")
-            .bearer(&secret)
-            .header("x-keyward-permission", "events.alerts:read")
-            .send(&app)
-            .await;
-        assert_eq!(r.status.as_u16(), 200);
+    // Ten targets are ten distinct records: three wait, seven are dropped. Each target is
+    // checked twice: the second check joins its record (or is dropped with it).
+    for i in 0..10 {
+        for _ in 0..2 {
+            let r = call("GET", "/v1/forward-auth")
+                .bearer(&secret)
+                .header("x-keyward-permission", "events.alerts:read")
+                .header("x-keyward-target", &format!("acct-{i}"))
+                .send(&app)
+                .await;
+            assert_eq!(r.status.as_u16(), 200);
+        }
     }
     let m = scrape(&app).await;
-    assert_eq!(m.get("keyward_verifications_total{code=\"valid\"}"), 10.0);
+    assert_eq!(m.get("keyward_verifications_total{code=\"valid\"}"), 20.0);
     assert_eq!(m.get("keyward_usage_queue_capacity"), 3.0);
     assert_eq!(m.get("keyward_usage_queue_depth"), 3.0);
-    assert_eq!(m.get("keyward_usage_dropped_total"), 7.0);
+    assert_eq!(m.get("keyward_usage_dropped_total"), 14.0);
     app.keyward.flush_usage().await;
     let m = scrape(&app).await;
-    assert_eq!(m.get("keyward_usage_written_total"), 3.0);
+    assert_eq!(m.get("keyward_usage_written_total"), 6.0);
     assert_eq!(m.get("keyward_usage_queue_depth"), 0.0);
     let id = key["id"].as_str().unwrap();
     let logs = call("GET", &format!("/v1/logs?kind=usage&key_id={id}")).bearer(&alice.token).send(&app).await.ok(200);
     let items = logs["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1, "three identical checks written in one batch share one record: {logs}");
-    assert_eq!(items[0]["details"]["count"], 3, "{logs}");
+    assert_eq!(items.len(), 3, "three targets were kept: {logs}");
+    assert!(items.iter().all(|r| r["details"]["count"] == 2), "{logs}");
     let key = call("GET", &format!("/v1/keys/{id}")).bearer(&alice.token).send(&app).await.ok(200);
-    assert_eq!(key["use_count"], 3, "only written uses count");
+    assert_eq!(key["use_count"], 6, "only written uses count");
 }
 
 /// With `usage_log = false` nothing is queued, but checks are still counted by code.

@@ -48,3 +48,27 @@ async fn request_logs_hold_no_secrets() {
         assert!(!log.contains(secret_like), "{secret_like} leaked into the log:\n{log}");
     }
 }
+
+/// At `info` (the default) the data plane's request lines are left out (every check is in the
+/// usage log); management requests are still there.
+#[tokio::test]
+async fn data_plane_request_lines_are_debug_only() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = start().await;
+    let alice = alice(&app).await;
+    let (_, secret) = create_key(&app, &alice, json!({"name": "quiet"})).await;
+    call("GET", "/v1/forward-auth").bearer(&secret).send(&app).await;
+    call("GET", "/v1/keys").bearer(&alice.token).send(&app).await;
+
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains(r#"method=GET route="/v1/keys" status=200"#), "{log}");
+    assert!(!log.contains("/v1/forward-auth"), "{log}");
+}

@@ -35,7 +35,8 @@ pub struct Config {
     pub login_throttle_window_seconds: u64,
     /// Record every data-plane check in the usage log.
     pub usage_log: bool,
-    /// Usage events waiting to be written at most; beyond that they are dropped and counted.
+    /// Distinct usage records waiting to be written at most (identical checks share one); beyond
+    /// that, checks are dropped from the usage log and counted.
     pub usage_queue_capacity: usize,
     /// This node's name in usage records (default: host name and process id).
     pub node_name: Option<String>,

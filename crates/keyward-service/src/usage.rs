@@ -1,20 +1,25 @@
-//! The usage log: every data-plane check (verification, forward-auth), allowed or denied,
-//! recorded off the hot path.
+//! The usage log: every data-plane check (verification, forward-auth, token issue and
+//! introspection), allowed or denied, recorded off the hot path.
 //!
-//! A check only pushes an event into a bounded queue (`try_send`: never waits). A background
-//! drainer takes the queue continuously into an in-memory [`Aggregate`]; a writer writes it,
-//! with the `last_used_*` and use counts it implies (coalesced per key), in one transaction at
-//! most once per [`WRITE_INTERVAL`] (at once after a quiet spell, so a lone check is written
-//! without delay), while the drainer goes on. Identical checks of one interval become one record with a count: under load the
-//! writer's work grows with the number of distinct clients and keys, not with the number of
-//! checks, which is what keeps it from competing with the data plane for the CPU. When the
-//! queue is full the event is dropped and counted (a metric, and a warning at most every ten
-//! seconds): verification never blocks on storage. Audit records never travel this way; they
-//! are written with their change.
+//! A check adds itself to its thread's share of the pending records, under a lock no other
+//! thread takes on the hot path: identical checks (same action, key snapshot, answer,
+//! permission, target and client address) become one record with a count, so a check that
+//! repeats a recent one only bumps counters — no allocation, no channel, no cross-thread
+//! traffic. A background writer takes every share at most once per [`WRITE_INTERVAL`] (at once
+//! after a quiet spell, so a lone check is written without delay; early when the pending set is
+//! half full), merges them, and writes the records with the `last_used_*` and use counts they
+//! imply, in one transaction. Under load its work grows with the number of distinct clients and
+//! keys, not with the number of checks.
+//!
+//! The pending set is the bounded queue: it holds at most `usage_queue_capacity` distinct
+//! records. A check that would add one more is dropped and counted (a metric, and a warning at
+//! most every ten seconds): verification never blocks on storage. Audit records never travel
+//! this way; they are written with their change.
 
 use crate::cache::CachedKey;
 use crate::Keyward;
 use chrono::{DateTime, Utc};
+use hashbrown::HashTable;
 use keyward_domain::ids::KeyId;
 use keyward_domain::network;
 use keyward_domain::permission::Permission;
@@ -22,33 +27,30 @@ use keyward_domain::policy::Actor;
 use keyward_store::{KeyUse, LogKind, LogRecord};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::hash::{BuildHasher as _, Hash, Hasher as _};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 /// How often the writer writes at most while checks keep arriving.
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(1);
-/// Distinct records held in memory at most: more are written before the interval ends.
-const MAX_PENDING_RECORDS: usize = 20_000;
-/// Events taken off the queue at a time.
-const RECEIVE_BATCH: usize = 1024;
+/// Shares of the pending records: each thread adds to one (chosen once per thread), so checks
+/// on different threads never wait for each other.
+const SHARDS: usize = 16;
 
-/// One data-plane check, as the usage log records it.
-#[derive(Debug, Clone)]
-///
-/// Cheap to make on the hot path: the key is a shared snapshot, the address is `Copy`; strings
-/// are formatted by the writer, off the hot path.
-pub struct UsageEvent {
+/// One data-plane check, as the usage log records it. Borrowed: recording a check that repeats
+/// a pending one copies nothing; strings are made by the writer, off the hot path.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageEvent<'a> {
     pub time: DateTime<Utc>,
     /// `key.verified`, `forward_auth`, …
     pub action: &'static str,
     /// The key's snapshot, when the caller held its full secret.
-    pub key: Option<Arc<CachedKey>>,
+    pub key: Option<&'a Arc<CachedKey>>,
     pub code: &'static str,
-    pub permission: Option<Permission>,
-    pub target: Option<Box<str>>,
+    pub permission: Option<&'a Permission>,
+    pub target: Option<&'a str>,
     pub client_ip: Option<IpAddr>,
     /// Counts as a use of the key (`last_used_*`, use count): only successful checks do.
     pub success: bool,
@@ -58,61 +60,188 @@ pub struct UsageLog {
     enabled: bool,
     /// Which node wrote a record.
     node: String,
-    sender: mpsc::Sender<UsageEvent>,
-    /// Held by the writer while it waits; taken by the final flush at shutdown.
-    receiver: tokio::sync::Mutex<mpsc::Receiver<UsageEvent>>,
+    /// Distinct records held pending at most.
+    capacity: usize,
+    shards: [Mutex<Shard>; SHARDS],
+    hasher: foldhash::fast::RandomState,
+    /// Distinct records pending, over all shards.
+    pending: AtomicUsize,
     dropped: AtomicU64,
     written: AtomicU64,
-    /// Events taken off the queue and not yet committed (aggregated or being written).
+    /// Checks taken from the shards and not yet committed.
     unwritten: AtomicU64,
-    /// What was taken off the queue and waits for the next write. Shared, so that what a
-    /// stopped writer held is still written by the final flush.
-    pending: Mutex<Aggregate>,
-    /// Wakes the writer: events arrived in `pending`.
+    /// Wakes the writer: a new record is pending.
     arrived: tokio::sync::Notify,
+    /// Wakes a resting writer early: the pending set is half full.
+    pressure: tokio::sync::Notify,
     last_warning: Mutex<Option<Instant>>,
+}
+
+/// One share of the pending records, and how many checks they hold.
+#[derive(Default)]
+struct Shard {
+    records: HashTable<Group>,
+    checks: u64,
+}
+
+/// What makes two checks the same usage record (apart from their time). The key is its cache
+/// snapshot's address: checks of one key share a snapshot until the key changes (then a change
+/// splits its checks of one interval into two records).
+#[derive(PartialEq, Eq)]
+struct RecordIdentity {
+    action: &'static str,
+    key: Option<usize>,
+    code: &'static str,
+    success: bool,
+    permission: Option<Permission>,
+    target: Option<Box<str>>,
+    client_ip: Option<IpAddr>,
+}
+
+/// Identical checks: their identity (and its hash in the shard), key snapshot, the first and
+/// the latest time, how many.
+struct Group {
+    hash: u64,
+    identity: RecordIdentity,
+    key: Option<Arc<CachedKey>>,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    count: u64,
+}
+
+impl Group {
+    fn merge(&mut self, other: Group) {
+        self.count += other.count;
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+    }
+}
+
+fn snapshot_address(key: &Arc<CachedKey>) -> usize {
+    Arc::as_ptr(key) as usize
+}
+
+impl UsageEvent<'_> {
+    fn matches(&self, identity: &RecordIdentity) -> bool {
+        identity.key == self.key.map(snapshot_address)
+            && identity.client_ip == self.client_ip
+            && identity.code == self.code
+            && identity.action == self.action
+            && identity.success == self.success
+            && identity.permission.as_ref() == self.permission
+            && identity.target.as_deref() == self.target
+    }
+
+    fn identity(&self) -> RecordIdentity {
+        RecordIdentity {
+            action: self.action,
+            key: self.key.map(snapshot_address),
+            code: self.code,
+            success: self.success,
+            permission: self.permission.cloned(),
+            target: self.target.map(Box::from),
+            client_ip: self.client_ip,
+        }
+    }
+}
+
+thread_local! {
+    /// The shard this thread adds to.
+    static SHARD: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+    };
 }
 
 impl UsageLog {
     pub fn new(enabled: bool, capacity: usize, node: String) -> Self {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
         UsageLog {
             enabled,
             node,
-            sender,
-            receiver: tokio::sync::Mutex::new(receiver),
+            capacity: capacity.max(1),
+            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
+            hasher: foldhash::fast::RandomState::default(),
+            pending: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
             written: AtomicU64::new(0),
             unwritten: AtomicU64::new(0),
-            pending: Mutex::new(Aggregate::default()),
             arrived: tokio::sync::Notify::new(),
+            pressure: tokio::sync::Notify::new(),
             last_warning: Mutex::new(None),
         }
     }
 
-    /// Whether checks are logged at all (`usage_log`): callers skip building events when not.
+    /// Whether checks are logged at all (`usage_log`).
     pub fn enabled(&self) -> bool {
         self.enabled
     }
 
-    /// Queues an event without waiting; drops and counts it when the queue is full.
-    pub fn record(&self, event: UsageEvent) {
+    /// The hash of an identity, computed the same way from a borrowed event and from a stored
+    /// identity.
+    fn hash(&self, e: &UsageEvent<'_>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        e.action.hash(&mut h);
+        e.key.map(snapshot_address).hash(&mut h);
+        e.code.hash(&mut h);
+        e.success.hash(&mut h);
+        e.permission.hash(&mut h);
+        e.target.hash(&mut h);
+        e.client_ip.hash(&mut h);
+        h.finish()
+    }
+
+    /// Adds a check to the pending records without waiting; drops and counts it when it would
+    /// be one distinct record more than the capacity.
+    pub fn record(&self, event: UsageEvent<'_>) {
         if !self.enabled {
             return;
         }
-        if self.sender.try_send(event).is_err() {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            let mut last = self.last_warning.lock();
-            if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                *last = Some(Instant::now());
-                tracing::warn!(dropped_total = dropped, "usage log queue is full: usage records are being dropped");
-            }
+        let hash = self.hash(&event);
+        let shard = SHARD.with(|s| *s);
+        let mut shard = self.shards[shard].lock();
+        if let Some(group) = shard.records.find_mut(hash, |g| event.matches(&g.identity)) {
+            group.count += 1;
+            group.first = group.first.min(event.time);
+            group.last = group.last.max(event.time);
+            shard.checks += 1;
+            return;
+        }
+        let pending = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
+        if pending > self.capacity {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            drop(shard);
+            self.count_drop();
+            return;
+        }
+        let group = Group {
+            hash,
+            identity: event.identity(),
+            key: event.key.cloned(),
+            first: event.time,
+            last: event.time,
+            count: 1,
+        };
+        shard.records.insert_unique(hash, group, |g| g.hash);
+        shard.checks += 1;
+        drop(shard);
+        self.arrived.notify_one();
+        if pending == self.capacity / 2 {
+            self.pressure.notify_one();
         }
     }
 
-    /// Events waiting to be written.
+    fn count_drop(&self) {
+        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self.last_warning.lock();
+        if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            tracing::warn!(dropped_total = dropped, "usage log is full: usage records are being dropped");
+        }
+    }
+
+    /// Distinct records waiting to be written.
     pub fn depth(&self) -> usize {
-        self.sender.max_capacity() - self.sender.capacity()
+        self.pending.load(Ordering::Acquire)
     }
 
     pub fn dropped(&self) -> u64 {
@@ -122,88 +251,63 @@ impl UsageLog {
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
     }
-}
 
-/// Checks taken off the queue and not yet written: identical checks (same action, key snapshot,
-/// answer, permission, target and client address) are one record with their count, and each
-/// key's successful uses are coalesced. Adding a check allocates nothing once its record and key
-/// are known (fast hashing, the key snapshot compared by address, strings made at write time).
-#[derive(Default)]
-struct Aggregate {
-    records: HashMap<RecordIdentity, Group, foldhash::fast::RandomState>,
-    uses: HashMap<KeyId, Uses, foldhash::fast::RandomState>,
-    events: u64,
-}
-
-/// What makes two checks the same usage record (apart from their time). The key is its cache
-/// snapshot's address: checks of one key share a snapshot until the key changes (then a change
-/// splits its checks of one interval into two records).
-#[derive(PartialEq, Eq, Hash)]
-struct RecordIdentity {
-    action: &'static str,
-    key: Option<usize>,
-    code: &'static str,
-    permission: Option<Permission>,
-    target: Option<Box<str>>,
-    client_ip: Option<IpAddr>,
-}
-
-/// Identical checks: their key snapshot, the first and the latest time, how many.
-struct Group {
-    key: Option<Arc<CachedKey>>,
-    first: DateTime<Utc>,
-    last: DateTime<Utc>,
-    count: u64,
-}
-
-/// One key's successful checks: how many, and the latest one's time and client address.
-struct Uses {
-    count: u64,
-    last_at: DateTime<Utc>,
-    last_ip: Option<IpAddr>,
-}
-
-impl Aggregate {
-    fn add(&mut self, e: UsageEvent) {
-        self.events += 1;
-        if let (true, Some(key)) = (e.success, &e.key) {
-            match self.uses.get_mut(&key.id) {
-                Some(u) => {
-                    u.count += 1;
-                    if e.time >= u.last_at {
-                        (u.last_at, u.last_ip) = (e.time, e.client_ip);
+    /// Takes every shard's records, merged across shards (one identity has the same hash in
+    /// every shard); the checks they hold now count as unwritten until
+    /// [`Keyward::write_usage`] is done with them.
+    fn take(&self) -> Aggregate {
+        let mut merged: HashTable<Group> = HashTable::new();
+        let mut checks = 0;
+        for shard in &self.shards {
+            let taken = std::mem::take(&mut *shard.lock());
+            if taken.checks == 0 {
+                continue;
+            }
+            self.unwritten.fetch_add(taken.checks, Ordering::AcqRel);
+            self.pending.fetch_sub(taken.records.len(), Ordering::AcqRel);
+            checks += taken.checks;
+            for group in taken.records {
+                match merged.find_mut(group.hash, |g| g.identity == group.identity) {
+                    Some(existing) => existing.merge(group),
+                    None => {
+                        merged.insert_unique(group.hash, group, |g| g.hash);
                     }
-                }
-                None => {
-                    self.uses.insert(key.id.clone(), Uses { count: 1, last_at: e.time, last_ip: e.client_ip });
                 }
             }
         }
-        let identity = RecordIdentity {
-            action: e.action,
-            key: e.key.as_ref().map(|k| Arc::as_ptr(k) as usize),
-            code: e.code,
-            permission: e.permission,
-            target: e.target,
-            client_ip: e.client_ip,
-        };
-        let group = self.records.entry(identity).or_insert(Group { key: e.key, first: e.time, last: e.time, count: 0 });
-        group.count += 1;
-        group.first = group.first.min(e.time);
-        group.last = group.last.max(e.time);
+        Aggregate { groups: merged.into_iter().collect(), checks }
     }
+}
 
-    fn is_empty(&self) -> bool {
-        self.events == 0
-    }
+/// Pending records taken for one write, and the number of checks they hold.
+struct Aggregate {
+    groups: Vec<Group>,
+    checks: u64,
+}
 
-    /// The records and key uses to write, in the order of their times.
-    fn take(&mut self, node: &str) -> (u64, Vec<LogRecord>, Vec<KeyUse>) {
+impl Aggregate {
+    /// The records and key uses to write, in the order of their times. A key's uses are its
+    /// successful checks: how many, and the latest one's time and client address.
+    fn into_rows(self, node: &str) -> (Vec<LogRecord>, Vec<KeyUse>) {
+        let mut uses: HashMap<KeyId, KeyUse, foldhash::fast::RandomState> = HashMap::default();
         let mut rng = rand::thread_rng();
-        let mut records: Vec<LogRecord> = self
-            .records
-            .drain()
-            .map(|(identity, g)| LogRecord {
+        let mut records: Vec<LogRecord> = Vec::with_capacity(self.groups.len());
+        for g in self.groups {
+            let identity = g.identity;
+            let client_ip = identity.client_ip.map(|ip| network::canonical(ip).to_string());
+            if let (true, Some(key)) = (identity.success, &g.key) {
+                let entry = uses.entry(key.id.clone()).or_insert_with(|| KeyUse {
+                    key_id: key.id.clone(),
+                    last_used_at: g.last,
+                    last_used_ip: client_ip.clone(),
+                    count: 0,
+                });
+                entry.count += g.count;
+                if g.last > entry.last_used_at {
+                    (entry.last_used_at, entry.last_used_ip) = (g.last, client_ip.clone());
+                }
+            }
+            records.push(LogRecord {
                 id: keyward_domain::ids::log_record_id(&mut rng, g.last.timestamp_millis()),
                 time: g.last,
                 kind: LogKind::Usage,
@@ -215,7 +319,7 @@ impl Aggregate {
                     Some(k) => Actor::Key { id: k.id.clone(), owner_email: k.owner_email.clone() },
                     None => Actor::System,
                 },
-                client_ip: identity.client_ip.map(|ip| network::canonical(ip).to_string()),
+                client_ip,
                 code: Some(identity.code.into()),
                 permission: identity.permission.as_ref().map(ToString::to_string),
                 target: identity.target.map(String::from),
@@ -226,21 +330,10 @@ impl Aggregate {
                         "first_at": g.first.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     })
                 }),
-            })
-            .collect();
+            });
+        }
         records.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
-        let events = std::mem::take(&mut self.events);
-        let uses = self
-            .uses
-            .drain()
-            .map(|(key_id, u)| KeyUse {
-                key_id,
-                last_used_at: u.last_at,
-                last_used_ip: u.last_ip.map(|ip| network::canonical(ip).to_string()),
-                count: u.count,
-            })
-            .collect();
-        (events, records, uses)
+        (records, uses.into_values().collect())
     }
 }
 
@@ -260,55 +353,38 @@ const RETENTION_BATCH: u32 = 1000;
 impl Keyward {
     /// Writes one aggregate in one transaction. Spawned, so that stopping the background tasks
     /// never cuts a write short.
-    async fn write_usage(&self, mut batch: Aggregate) {
-        if batch.is_empty() {
+    async fn write_usage(&self, batch: Aggregate) {
+        if batch.checks == 0 {
             return;
         }
         let usage = &self.inner.usage;
-        let (events, records, uses) = batch.take(&usage.node);
+        let checks = batch.checks;
+        let (records, uses) = batch.into_rows(&usage.node);
         let keyward = self.clone();
         let written = tokio::spawn(async move { keyward.store().record_usage(&records, &uses).await }).await;
         match written {
             Ok(Ok(())) => {
-                usage.written.fetch_add(events, Ordering::Relaxed);
+                usage.written.fetch_add(checks, Ordering::Relaxed);
             }
             Ok(Err(e)) => {
-                usage.dropped.fetch_add(events, Ordering::Relaxed);
-                tracing::warn!(error = %e, events, "could not write usage records");
+                usage.dropped.fetch_add(checks, Ordering::Relaxed);
+                tracing::warn!(error = %e, checks, "could not write usage records");
             }
             Err(e) => {
-                usage.dropped.fetch_add(events, Ordering::Relaxed);
-                tracing::warn!(error = %e, events, "the usage write did not finish");
+                usage.dropped.fetch_add(checks, Ordering::Relaxed);
+                tracing::warn!(error = %e, checks, "the usage write did not finish");
             }
         }
-        usage.unwritten.fetch_sub(events, Ordering::AcqRel);
+        usage.unwritten.fetch_sub(checks, Ordering::AcqRel);
     }
 
-    /// Moves events from the queue into the pending aggregate.
-    fn take_in(usage: &UsageLog, events: &mut Vec<UsageEvent>) {
-        usage.unwritten.fetch_add(events.len() as u64, Ordering::AcqRel);
-        let mut pending = usage.pending.lock();
-        for e in events.drain(..) {
-            pending.add(e);
-        }
-    }
-
-    /// Writes every queued usage event now (at shutdown, and in tests), including what the
-    /// background tasks hold, and waits (at most ten seconds) until all of it is committed.
+    /// Writes every pending usage record now (at shutdown, and in tests), and waits (at most ten
+    /// seconds) until what the background writer holds is committed too.
     pub async fn flush_usage(&self) {
         let usage = &self.inner.usage;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            // Without a running drainer, empty the queue here.
-            if let Ok(mut receiver) = usage.receiver.try_lock() {
-                let mut events = Vec::new();
-                while let Ok(e) = receiver.try_recv() {
-                    events.push(e);
-                }
-                Self::take_in(usage, &mut events);
-            }
-            let batch = std::mem::take(&mut *usage.pending.lock());
-            self.write_usage(batch).await;
+            self.write_usage(usage.take()).await;
             let done = usage.depth() == 0 && usage.unwritten.load(Ordering::Acquire) == 0;
             if done || Instant::now() >= deadline {
                 return;
@@ -317,36 +393,19 @@ impl Keyward {
         }
     }
 
-    /// Takes events off the queue as they come into the pending aggregate, and wakes the
-    /// writer. Holds back (the queue absorbs, then drops) while [`MAX_PENDING_RECORDS`]
-    /// distinct records wait.
-    async fn drain_usage_forever(self) {
-        let usage = &self.inner.usage;
-        let mut receiver = usage.receiver.lock().await;
-        let mut received = Vec::with_capacity(RECEIVE_BATCH);
-        loop {
-            while usage.pending.lock().records.len() >= MAX_PENDING_RECORDS {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            if receiver.recv_many(&mut received, RECEIVE_BATCH).await == 0 {
-                return;
-            }
-            Self::take_in(usage, &mut received);
-            usage.arrived.notify_one();
-        }
-    }
-
-    /// Writes the pending aggregate when events arrive, at most once per [`WRITE_INTERVAL`]:
-    /// a lone check after a quiet spell is written at once; under load, one transaction a
-    /// second holds everything that arrived in it, while the drainer goes on taking events.
+    /// Writes the pending records when one arrives, at most once per [`WRITE_INTERVAL`] (sooner
+    /// when the pending set is half full): a lone check after a quiet spell is written at once;
+    /// under load, one transaction a second holds everything that arrived in it.
     async fn write_usage_forever(self) {
         let usage = &self.inner.usage;
         loop {
             usage.arrived.notified().await;
             let started = tokio::time::Instant::now();
-            let batch = std::mem::take(&mut *usage.pending.lock());
-            self.write_usage(batch).await;
-            tokio::time::sleep_until(started + WRITE_INTERVAL).await;
+            self.write_usage(usage.take()).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(started + WRITE_INTERVAL) => {}
+                () = usage.pressure.notified() => {}
+            }
         }
     }
 
@@ -378,7 +437,6 @@ impl Keyward {
         let keyward = self.clone();
         tokio::spawn(async move {
             let _coherence = AbortOnDrop(tokio::spawn(keyward.clone().keep_cache_coherent()));
-            let _drainer = AbortOnDrop(tokio::spawn(keyward.clone().drain_usage_forever()));
             let _writer = AbortOnDrop(tokio::spawn(keyward.clone().write_usage_forever()));
             let mut tick = tokio::time::interval(RETENTION_INTERVAL);
             loop {

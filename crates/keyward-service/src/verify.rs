@@ -110,10 +110,10 @@ impl Keyward {
             self.inner.usage.record(UsageEvent {
                 time: verdict.time,
                 action: channel.action(),
-                key: verdict.key.clone(),
+                key: verdict.key.as_ref(),
                 code: verdict.code.as_str(),
-                permission: query.permission.cloned(),
-                target: query.target.map(Box::from),
+                permission: query.permission,
+                target: query.target,
                 client_ip: query.client_ip,
                 success: verdict.code == VerifyCode::Valid,
             });

@@ -205,8 +205,9 @@ async fn malformed_keys_never_reach_the_store() {
 }
 
 #[tokio::test]
-async fn a_full_usage_queue_drops_records_and_counts_them_but_never_blocks_verification() {
-    // No background writer runs here, so the queue only fills.
+async fn a_full_usage_log_drops_records_and_counts_them_but_never_blocks_verification() {
+    // No background writer runs here, so the pending set only fills: 100 checks for 100
+    // different targets are 100 distinct records, and only 10 may wait.
     let n = node_with(|c| c.usage_queue_capacity = 10).await;
     let alice = n.admin("alice@example.com", &["events.*:write"]).await;
     let issued = n
@@ -219,11 +220,12 @@ async fn a_full_usage_queue_drops_records_and_counts_them_but_never_blocks_verif
         .await
         .unwrap();
     let permission = "events.alerts:read".parse().unwrap();
-    for _ in 0..100 {
+    for i in 0..100 {
+        let target = format!("acct-{i}");
         let q = VerifyQuery {
             key: issued.secret.expose(),
             permission: Some(&permission),
-            target: None,
+            target: Some(&target),
             client_ip: None,
             request: None,
         };
@@ -233,7 +235,7 @@ async fn a_full_usage_queue_drops_records_and_counts_them_but_never_blocks_verif
     let m = n.keyward.metrics();
     assert_eq!((m.usage_queue_depth, m.usage_dropped), (10, 90));
     assert_eq!(m.verifications.iter().find(|(c, _)| *c == "valid").unwrap().1, 100);
-    // Audit records never go through the queue: changes are still recorded.
+    // Audit records never go through the usage log: changes are still recorded.
     n.keyward
         .revoke_key(&n.access(&alice, KeyAction::Manage), &issued.view.key.id, &RequestContext::default())
         .await
@@ -241,9 +243,80 @@ async fn a_full_usage_queue_drops_records_and_counts_them_but_never_blocks_verif
     let search =
         LogSearch { key_ids: vec![issued.view.key.id.to_string()], kind: Some("audit".into()), ..Default::default() };
     assert_eq!(n.keyward.search_logs(&authorize_logs(&alice).unwrap(), search).await.unwrap().items.len(), 2);
-    // The queued records are written on flush.
+    // The pending records are written on flush: the first ten targets.
     n.keyward.flush_usage().await;
     assert_eq!(n.keyward.metrics().usage_written, 10);
+    let search =
+        LogSearch { key_ids: vec![issued.view.key.id.to_string()], kind: Some("usage".into()), ..Default::default() };
+    let mut targets: Vec<String> = n
+        .keyward
+        .search_logs(&authorize_logs(&alice).unwrap(), search)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.target.unwrap())
+        .collect();
+    targets.sort();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("acct-{i}")).collect();
+    expected.sort();
+    assert_eq!(targets, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn identical_checks_share_one_pending_record_per_thread_so_a_small_log_never_drops_them() {
+    // Each thread keeps its own share of the pending records: 4 worker threads and the denied
+    // check are at most 5 pending records, whatever the number of checks.
+    let n = node_with(|c| c.usage_queue_capacity = 5).await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let issued = n
+        .keyward
+        .create_key(
+            &n.access(&alice, KeyAction::Issue),
+            key("k", &["events.alerts:read"], None),
+            &RequestContext::default(),
+        )
+        .await
+        .unwrap();
+    let permission = "events.alerts:read".parse().unwrap();
+    let client_ip = Some("203.0.113.9".parse().unwrap());
+    // Load the key's snapshot first (`verify` logs nothing): tasks that all missed the cache at
+    // once would each load a snapshot of their own, and records are per snapshot.
+    let q = VerifyQuery { key: issued.secret.expose(), permission: None, target: None, client_ip, request: None };
+    assert_eq!(n.keyward.verify(q).await.unwrap().code, VerifyCode::Valid);
+    // Checks from several threads land in several shards; the writer merges them.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let keyward = n.keyward.clone();
+        let secret = issued.secret.expose().to_owned();
+        let permission: keyward_domain::permission::Permission = "events.alerts:read".parse().unwrap();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..250 {
+                let q =
+                    VerifyQuery { key: &secret, permission: Some(&permission), target: None, client_ip, request: None };
+                assert_eq!(keyward.check(q, Channel::ForwardAuth).await.unwrap().code, VerifyCode::Valid);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let q = VerifyQuery { key: "kw_nope", permission: Some(&permission), target: None, client_ip, request: None };
+    assert_eq!(n.keyward.check(q, Channel::ForwardAuth).await.unwrap().code, VerifyCode::NotFound);
+    let m = n.keyward.metrics();
+    assert_eq!(m.usage_dropped, 0);
+    assert!((2..=5).contains(&m.usage_queue_depth), "{}", m.usage_queue_depth);
+    n.keyward.flush_usage().await;
+    assert_eq!(n.keyward.metrics().usage_written, 1001);
+    let search =
+        LogSearch { key_ids: vec![issued.view.key.id.to_string()], kind: Some("usage".into()), ..Default::default() };
+    let items = n.keyward.search_logs(&authorize_logs(&alice).unwrap(), search).await.unwrap().items;
+    assert_eq!(items.len(), 1, "one record for 1,000 identical checks");
+    assert_eq!(items[0].details.as_ref().unwrap()["count"], 1000);
+    assert_eq!(items[0].client_ip.as_deref(), Some("203.0.113.9"));
+    let view = n.keyward.get_key(&n.access(&alice, KeyAction::Read), &issued.view.key.id).await.unwrap();
+    assert_eq!(view.key.use_count, 1000);
+    assert_eq!(view.key.last_used_ip.as_deref(), Some("203.0.113.9"));
 }
 
 #[tokio::test]

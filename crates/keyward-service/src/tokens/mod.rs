@@ -485,7 +485,7 @@ impl Keyward {
         self.inner.usage.record(UsageEvent {
             time: verdict.time,
             action: "token.issued",
-            key: verdict.key.clone(),
+            key: verdict.key.as_ref(),
             code,
             permission: None,
             target: None,
@@ -540,7 +540,7 @@ impl Keyward {
         self.inner.usage.record(UsageEvent {
             time: verdict.time,
             action: "token.introspected",
-            key: verdict.key.clone(),
+            key: verdict.key.as_ref(),
             code: if active { "active" } else { verdict.code.as_str() },
             permission: None,
             target: None,
