@@ -2,6 +2,10 @@
 //! verification needs (hashes, expiry, networks, effective grants, owner status), so the hot
 //! path takes a read lock, hashes once and compares, without touching the database.
 //!
+//! Bounded: it holds at most `cache_capacity` keys (quick_cache's S3-FIFO: keys checked often
+//! stay, one-off lookups leave first); a key that is not held is read from the store on its next
+//! check and cached again.
+//!
 //! Coherence: every write through this node invalidates the affected entries before it
 //! answers. A load that raced an invalidation is discarded (the generation counter moved), so a
 //! stale snapshot can never be inserted after the write that made it stale.
@@ -14,6 +18,8 @@ use keyward_domain::permission::Grant;
 use keyward_domain::secret::SecretHash;
 use keyward_domain::signing_key::VerifyKey;
 use parking_lot::RwLock;
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::UnitWeighter;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -66,7 +72,7 @@ impl CachedKey {
     }
 }
 
-type Map = HashMap<Box<str>, Arc<CachedKey>, foldhash::fast::RandomState>;
+type Map = Cache<Box<str>, Arc<CachedKey>, UnitWeighter, foldhash::fast::RandomState>;
 type Missing = HashMap<Box<str>, DateTime<Utc>, foldhash::fast::RandomState>;
 
 /// How long an unknown key id is remembered as unknown, and how many are remembered at most:
@@ -85,9 +91,14 @@ pub enum Lookup {
     Miss,
 }
 
-#[derive(Default)]
+/// The most the cache reserves room for up front; it grows from there to its capacity.
+const INITIAL_ROOM: usize = 16_384;
+
 pub struct VerifyCache {
-    entries: RwLock<Map>,
+    entries: Map,
+    /// Taken (shared) by inserts and (exclusive) by invalidations, so that checking the
+    /// generation and inserting are one step an invalidation cannot fall between.
+    gate: RwLock<()>,
     /// Ids recently found not to exist, with when that was learnt.
     missing: RwLock<Missing>,
     /// Bumped by every invalidation; loads started before a bump are not inserted.
@@ -95,8 +106,25 @@ pub struct VerifyCache {
 }
 
 impl VerifyCache {
+    /// A cache of at most `capacity` keys.
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        VerifyCache {
+            entries: Cache::with(
+                capacity.min(INITIAL_ROOM),
+                capacity as u64,
+                UnitWeighter,
+                foldhash::fast::RandomState::default(),
+                DefaultLifecycle::default(),
+            ),
+            gate: RwLock::new(()),
+            missing: RwLock::default(),
+            generation: AtomicU64::new(0),
+        }
+    }
+
     pub fn get(&self, key_id: &str) -> Option<Arc<CachedKey>> {
-        self.entries.read().get(key_id).cloned()
+        self.entries.get(key_id)
     }
 
     pub fn lookup(&self, key_id: &str, now: DateTime<Utc>) -> Lookup {
@@ -123,10 +151,10 @@ impl VerifyCache {
 
     /// Drops everything (notifications from other nodes may have been missed).
     pub fn clear(&self) {
-        let mut entries = self.entries.write();
+        let _gate = self.gate.write();
         let mut missing = self.missing.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
+        self.entries.clear();
         missing.clear();
     }
 
@@ -137,29 +165,29 @@ impl VerifyCache {
 
     /// Inserts a snapshot loaded since `generation`, unless something was invalidated meanwhile.
     pub fn insert(&self, generation: u64, entry: Arc<CachedKey>) {
-        let mut entries = self.entries.write();
+        let _gate = self.gate.read();
         if self.generation.load(Ordering::Acquire) == generation {
-            entries.insert(entry.id.as_str().into(), entry);
+            self.entries.insert(entry.id.as_str().into(), entry);
         }
     }
 
     pub fn invalidate_key(&self, id: &KeyId) {
-        let mut entries = self.entries.write();
+        let _gate = self.gate.write();
         let mut missing = self.missing.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.remove(id.as_str());
+        self.entries.remove(id.as_str());
         missing.remove(id.as_str());
     }
 
     /// Drops every key of an owner (their status or permissions changed).
     pub fn invalidate_owner(&self, owner: &AdminId) {
-        let mut entries = self.entries.write();
+        let _gate = self.gate.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.retain(|_, e| &e.owner_id != owner);
+        self.entries.retain(|_, e| &e.owner_id != owner);
     }
 
     pub fn len(&self) -> usize {
-        self.entries.read().len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -191,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_load_that_raced_an_invalidation_is_discarded() {
-        let cache = VerifyCache::default();
+        let cache = VerifyCache::new(100);
         let before = cache.generation();
         cache.invalidate_key(&KeyId::from_string("a"));
         cache.insert(before, entry("a", "o"));
@@ -202,7 +230,7 @@ mod tests {
 
     #[test]
     fn unknown_ids_are_remembered_briefly_and_forgotten_when_created() {
-        let cache = VerifyCache::default();
+        let cache = VerifyCache::new(100);
         let now = Utc::now();
         assert!(matches!(cache.lookup("a", now), Lookup::Miss));
         cache.insert_missing(cache.generation(), "a", now);
@@ -218,7 +246,7 @@ mod tests {
 
     #[test]
     fn owner_invalidation_drops_only_their_keys() {
-        let cache = VerifyCache::default();
+        let cache = VerifyCache::new(100);
         let g = cache.generation();
         cache.insert(g, entry("a", "o1"));
         cache.insert(g, entry("b", "o2"));
@@ -226,5 +254,17 @@ mod tests {
         assert!(cache.get("a").is_none());
         assert!(cache.get("b").is_some());
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_capacity_and_keeps_keys_checked_often() {
+        let cache = VerifyCache::new(100);
+        cache.insert(cache.generation(), entry("hot", "o"));
+        for i in 0..1000 {
+            assert!(cache.get("hot").is_some(), "a key checked between every insert stays (insert {i})");
+            cache.insert(cache.generation(), entry(&format!("k{i}"), "o"));
+            assert!(cache.len() <= 100, "{} keys held", cache.len());
+        }
+        assert!(cache.len() >= 50, "the cache is used up to near its capacity: {}", cache.len());
     }
 }

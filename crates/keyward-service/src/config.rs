@@ -33,6 +33,9 @@ pub struct Config {
     /// Failed logins allowed per account (and ×4 per client address) in `login_throttle_window_seconds`.
     pub login_max_failures: u32,
     pub login_throttle_window_seconds: u64,
+    /// Keys the verification cache holds at most (each a few hundred bytes; see
+    /// docs/BENCHMARKS.md); a key beyond it is read from the store when checked.
+    pub cache_capacity: usize,
     /// Record every data-plane check in the usage log.
     pub usage_log: bool,
     /// Distinct usage records waiting to be written at most (identical checks share one); beyond
@@ -69,6 +72,7 @@ impl Default for Config {
             session_ttl_hours: 12,
             login_max_failures: 5,
             login_throttle_window_seconds: 900,
+            cache_capacity: 1_000_000,
             usage_log: true,
             usage_queue_capacity: 65_536,
             node_name: None,
@@ -104,6 +108,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "session_ttl_hours",
     "login_max_failures",
     "login_throttle_window_seconds",
+    "cache_capacity",
     "usage_log",
     "usage_queue_capacity",
     "node_name",
@@ -157,6 +162,9 @@ impl Config {
         }
         if !(1..=86_400).contains(&self.signature_max_skew_seconds) {
             return Err(ConfigError("signature_max_skew_seconds must be between 1 and 86400".into()));
+        }
+        if self.cache_capacity == 0 || self.usage_queue_capacity == 0 {
+            return Err(ConfigError("cache_capacity and usage_queue_capacity must be at least 1".into()));
         }
         self.catalog()?;
         Ok(())

@@ -131,6 +131,7 @@ impl Keyward {
         let store = keyward_store::open(&config.database_url).await?;
         let mut report = StartupReport::default();
         let pepper = pepper::load(&config, store.as_ref(), env.as_ref(), &mut report.warnings).await?;
+        let cache = cache::VerifyCache::new(config.cache_capacity);
         let usage = usage::UsageLog::new(config.usage_log, config.usage_queue_capacity, config.node());
         let keyward = Keyward {
             inner: Arc::new(Inner {
@@ -144,7 +145,7 @@ impl Keyward {
                 config,
                 catalog,
                 clock,
-                cache: cache::VerifyCache::default(),
+                cache,
                 usage,
                 counters: metrics::Counters::default(),
                 key_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),

@@ -436,3 +436,34 @@ async fn usage_logging_can_be_switched_off() {
     assert_eq!(n.keyward.check(q, Channel::Verify).await.unwrap().code, VerifyCode::Valid);
     assert_eq!(n.keyward.metrics().usage_queue_depth, 0);
 }
+
+#[tokio::test]
+async fn a_full_cache_evicts_and_evicted_keys_are_read_from_the_store_again() {
+    let n = node_with(|c| c.cache_capacity = 3).await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let ctx = RequestContext::default();
+    let mut issued = Vec::new();
+    for i in 0..12 {
+        issued.push(
+            n.keyward
+                .create_key(
+                    &n.access(&alice, KeyAction::Issue),
+                    key(&format!("k{i}"), &["events.alerts:read"], None),
+                    &ctx,
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for round in 0..3 {
+        for k in &issued {
+            assert_eq!(n.code(k.secret.expose(), None).await, VerifyCode::Valid, "round {round}");
+            assert!(n.keyward.cached_keys() <= 3, "{} keys cached", n.keyward.cached_keys());
+        }
+    }
+    // A key that left the cache is still revoked at once: its next check reads the store.
+    n.keyward.revoke_key(&n.access(&alice, KeyAction::Manage), &issued[0].view.key.id, &ctx).await.unwrap();
+    assert_eq!(n.code(issued[0].secret.expose(), None).await, VerifyCode::Revoked);
+    let m = n.keyward.metrics();
+    assert!(m.cache_misses >= 12, "evicted keys were loaded again: {} misses", m.cache_misses);
+}
