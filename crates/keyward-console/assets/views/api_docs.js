@@ -3,9 +3,22 @@
 // body and responses, and schemas expanded from `$ref`s.
 
 import { get } from "../api.js";
-import { h, heading } from "../dom.js";
+import { h, append, heading } from "../dom.js";
 
 const METHODS = ["get", "post", "put", "patch", "delete"];
+
+// The little Markdown the descriptions use: **bold** and `code`, as elements (never as HTML).
+function prose(text) {
+  return text.split(/(\*\*[^*]+\*\*|`[^`]+`)/).filter(Boolean).map((part) => {
+    if (part.startsWith("**") && part.endsWith("**")) return h("strong", { text: part.slice(2, -2) });
+    if (part.startsWith("`") && part.endsWith("`")) return h("code", { text: part.slice(1, -1) });
+    return part;
+  });
+}
+
+function paragraphs(text, cls) {
+  return text.split(/\n\n+/).map((p) => h("p", { class: cls }, prose(p)));
+}
 
 function refName(ref) {
   return ref.split("/").pop();
@@ -52,7 +65,7 @@ function operation(path, method, op, doc) {
   const params = [...(doc.paths[path].parameters || []), ...(op.parameters || [])];
   return h("details", { class: "operation", id: `op-${method}-${path.replace(/[^a-z0-9]/gi, "-")}` },
     h("summary", {}, h("span", { class: `method ${method}`, text: method.toUpperCase() }), " ", h("code", { class: "op-path", text: path }), " ", h("span", { class: "hint", text: op.summary || "" })),
-    op.description ? h("p", { class: "op-description", text: op.description }) : null,
+    op.description ? paragraphs(op.description, "op-description") : null,
     params.length ? [h("h4", { text: "Parameters" }), h("table", { class: "grid small" },
       h("thead", {}, h("tr", {}, ["Name", "In", "Required", "Type", "Description"].map((c) => h("th", { scope: "col", text: c })))),
       h("tbody", {}, params.map((p) => h("tr", {}, h("td", {}, h("code", { text: p.name })), h("td", { text: p.in }), h("td", { text: p.required ? "yes" : "no" }),
@@ -75,11 +88,11 @@ export async function render(page) {
       byTag.get(tag).ops.push(operation(path, method, item[method], doc));
     }
   }
-  page.append(
+  append(page, [
     heading(`${doc.info.title} API ${doc.info.version || ""}`.trim()),
     h("p", { class: "hint" }, `OpenAPI ${doc.openapi}. The raw document: `, h("a", { href: "/openapi.json", text: "/openapi.json" }), "."),
-    doc.info.description ? h("div", { class: "card api-intro" }, doc.info.description.split(/\n\n+/).map((p) => h("p", { text: p }))) : null,
+    doc.info.description ? h("div", { class: "card api-intro" }, paragraphs(doc.info.description)) : null,
     [...byTag.values()].filter((g) => g.ops.length).map(({ tag, ops }) => h("section", { class: "api-tag" },
       h("h2", { text: tag.name }), tag.description ? h("p", { class: "hint", text: tag.description }) : null, ops)),
-  );
+  ]);
 }

@@ -36,7 +36,7 @@ export function logTable(records, id = "logs-table") {
 
 export async function render(page, ctx) {
   const id = ctx.id;
-  const [{ key }, logs] = await Promise.all([
+  const [key, logs] = await Promise.all([
     get(`/v1/keys/${encodeURIComponent(id)}`),
     get(`/v1/logs${query({ key_id: id, limit: 10 })}`),
   ]);

@@ -51,7 +51,7 @@ export async function render(page, ctx) {
     page.append(heading("Create key"), h("p", { class: "error-box", role: "alert", text: ctx.me.role === "superadmin" ? "A superadmin cannot create keys: it never holds a key's secret." : "You do not have the API keys permission." }));
     return;
   }
-  const [catalog, existing] = await Promise.all([ctx.catalog(), editing ? get(`/v1/keys/${encodeURIComponent(ctx.id)}`).then((a) => a.key) : null]);
+  const [catalog, existing] = await Promise.all([ctx.catalog(), editing ? get(`/v1/keys/${encodeURIComponent(ctx.id)}`) : null]);
   if (!ctx.current()) return;
   const key = existing || { name: "", description: "", roles: [], grants: [], inherit: false, networks: [] };
   const error = errorBox();

@@ -63,7 +63,15 @@ export async function render(page, ctx) {
     view.q = q.value.trim();
     reload();
   } }, field("Filter", q), field("Status", statusSelect), field("Per page", limitSelect), h("button", { type: "submit", text: "Apply" }));
+  q.addEventListener("change", () => {
+    clearTimeout(timer);
+    if (view.q !== q.value.trim()) {
+      view.q = q.value.trim();
+      reload();
+    }
+  });
   statusSelect.addEventListener("change", () => {
+    view.q = q.value.trim();
     view.status = statusSelect.value;
     view.expiring = "";
     reload();
