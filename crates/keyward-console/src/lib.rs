@@ -121,7 +121,15 @@ mod tests {
         assert!(!SHELL.contains("<script>"), "inline scripts break the CSP");
         for a in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
             let text = std::str::from_utf8(a.body).unwrap_or_default();
-            for bad in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "localStorage", "sessionStorage"] {
+            for bad in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "localStorage",
+                "sessionStorage",
+            ] {
                 assert!(!text.contains(bad), "{} uses {bad}", a.name);
             }
         }

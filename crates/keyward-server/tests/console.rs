@@ -86,7 +86,8 @@ async fn every_admin_changes_their_own_password_with_the_current_one() {
     // By cookie it is a write like any other: the CSRF token is needed.
     let cookie = format!("keyward_session={}", bob.token);
     change(PASSWORD, "new-password-1").header("cookie", &cookie).send(&app).await.problem(403, "forbidden");
-    let r = change(PASSWORD, "new-password-1").header("cookie", &cookie).header("x-csrf-token", &bob.csrf).send(&app).await;
+    let r =
+        change(PASSWORD, "new-password-1").header("cookie", &cookie).header("x-csrf-token", &bob.csrf).send(&app).await;
     assert_eq!(r.status, 204);
 
     // The session that changed it stays open; the old password no longer logs in; the new one does.

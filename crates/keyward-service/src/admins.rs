@@ -192,7 +192,8 @@ impl Keyward {
         new_password: &str,
         ctx: &RequestContext,
     ) -> ServiceResult<()> {
-        let mut admin = self.store().get_admin(auth.admin_id()).await?.ok_or(ServiceError::NotFound("administrator"))?;
+        let mut admin =
+            self.store().get_admin(auth.admin_id()).await?.ok_or(ServiceError::NotFound("administrator"))?;
         let now = self.now();
         let address = ctx.client_ip.map(|ip| ip.to_string());
         if let Some(retry_after_secs) = self.inner.throttle.check(&admin.email, address.as_deref(), now) {

@@ -14,6 +14,7 @@
 mod common;
 
 use common::*;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::net::TcpListener;
@@ -29,7 +30,8 @@ fn chromedriver() -> Option<PathBuf> {
         eprintln!("console tests run on SQLite only (the API under them is tested on both backends): skipped");
         return None;
     }
-    let driver = std::env::var_os("KEYWARD_CHROMEDRIVER").map_or_else(|| PathBuf::from("/usr/bin/chromedriver"), PathBuf::from);
+    let driver =
+        std::env::var_os("KEYWARD_CHROMEDRIVER").map_or_else(|| PathBuf::from("/usr/bin/chromedriver"), PathBuf::from);
     if driver.exists() {
         return Some(driver);
     }
@@ -182,12 +184,20 @@ impl Browser {
         self.click("dialog[open]:last-of-type .dialog-actions button:last-child");
     }
 
+    /// Presses a key in whatever has the focus.
+    fn key(&self, key: Key) {
+        let focused = self.rt.block_on(self.c().active_element()).unwrap();
+        self.rt.block_on(focused.send_keys(&key.to_string())).unwrap();
+    }
+
     fn resize(&self, width: u32, height: u32) {
         self.rt.block_on(self.c().set_window_size(width, height)).unwrap();
     }
 
     /// Saves a screenshot as `<name>.png`: into `docs/screenshots/` with `UPDATE_SCREENSHOTS=1`.
     fn shot(&self, name: &str) {
+        // A passing notice would cover part of the page.
+        self.js("document.getElementById('toast').classList.remove('visible')", vec![]);
         let png = self.rt.block_on(self.c().screenshot()).unwrap();
         let dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
@@ -258,7 +268,10 @@ fn an_admin_creates_uses_refreshes_regenerates_revokes_and_deletes_a_key() {
     let Some(driver) = chromedriver() else { return };
     let w = World::new();
     // Some keys for the grid to show: one expiring soon, one that never expires, one revoked.
-    w.key("ci-deployer", json!({"lifetime_days": 10, "grants": ["events.alerts:read"], "description": "Deploys from CI"}));
+    w.key(
+        "ci-deployer",
+        json!({"lifetime_days": 10, "grants": ["events.alerts:read"], "description": "Deploys from CI"}),
+    );
     w.key("nightly-export", json!({"never_expires": true, "grants": ["accounts.config:read"]}));
     let (old, _) = w.key("old-dashboard", json!({"lifetime_days": 90, "inherit": true}));
     w.srv.post(&format!("/v1/keys/{}/revoke", key_id(&old)), &w.tok, &json!({})).expect(200);
@@ -343,6 +356,7 @@ fn an_admin_creates_uses_refreshes_regenerates_revokes_and_deletes_a_key() {
     b.click("nav a[href='#/keys']");
     b.wait_js("the grid", "return document.querySelectorAll('tr.key-row').length >= 4", vec![]);
     assert_eq!(b.row_class(&id).unwrap(), "key-row status-revoked");
+    assert_eq!(b.count("[style]"), 0, "no inline style attribute (the CSP forbids them)");
     b.shot("keys-grid");
 
     // The text filter and the status selector are applied by the server.
@@ -401,7 +415,11 @@ fn an_admin_creates_uses_refreshes_regenerates_revokes_and_deletes_a_key() {
     b.goto(&format!("#/keys/{id}"));
     b.click("#action-delete");
     b.confirm();
-    b.wait_js("the grid without the key", "return !!document.getElementById('keys-table') && location.hash === '#/keys'", vec![]);
+    b.wait_js(
+        "the grid without the key",
+        "return !!document.getElementById('keys-table') && location.hash === '#/keys'",
+        vec![],
+    );
     assert_eq!(b.row_class(&id), None);
     w.srv.get(&format!("/v1/keys/{id}"), &w.tok).expect_problem(404, "not_found");
     assert!(w.srv.logs(&w.tok, &format!("key_id={id}")).len() >= 5);
@@ -440,7 +458,11 @@ fn the_superadmin_sees_every_key_cannot_create_and_manages_administrators() {
 
     // The grid at a phone's width: rows become stacked cards.
     b.resize(390, 844);
-    b.wait_js("stacked rows", "return getComputedStyle(document.querySelector('tr.key-row td')).display === 'grid'", vec![]);
+    b.wait_js(
+        "stacked rows",
+        "return getComputedStyle(document.querySelector('tr.key-row td')).display === 'grid'",
+        vec![],
+    );
     b.shot("keys-grid-phone");
     b.resize(1366, 768);
 
@@ -461,11 +483,19 @@ fn the_superadmin_sees_every_key_cannot_create_and_manages_administrators() {
     b.shot("admins");
     b.click(&format!("{row} .toggle-admin"));
     b.confirm();
-    b.wait_js("disabled", "return document.querySelector(arguments[0] + ' .toggle-admin')?.textContent === 'Enable'", vec![json!(row)]);
+    b.wait_js(
+        "disabled",
+        "return document.querySelector(arguments[0] + ' .toggle-admin')?.textContent === 'Enable'",
+        vec![json!(row)],
+    );
     assert_eq!(srv.get(&format!("/v1/admins/{}", carol["id"].as_str().unwrap()), &root).json["disabled"], json!(true));
     b.click(&format!("{row} .toggle-admin"));
     b.confirm();
-    b.wait_js("enabled", "return document.querySelector(arguments[0] + ' .toggle-admin')?.textContent === 'Disable'", vec![json!(row)]);
+    b.wait_js(
+        "enabled",
+        "return document.querySelector(arguments[0] + ' .toggle-admin')?.textContent === 'Disable'",
+        vec![json!(row)],
+    );
     b.click(&format!("{row} .delete-admin"));
     b.confirm();
     b.wait_js("the row to go", "return !document.querySelector(arguments[0])", vec![json!(row)]);
@@ -482,6 +512,7 @@ fn the_superadmin_sees_every_key_cannot_create_and_manages_administrators() {
     b.click(&format!("{create} summary"));
     let text = b.text(create);
     assert!(text.contains("Request body") && text.contains("lifetime_days") && text.contains("422"), "{text}");
+    b.js("document.querySelector(arguments[0]).scrollIntoView()", vec![json!(create)]);
     b.shot("api-docs");
 }
 
@@ -498,6 +529,16 @@ fn a_signing_key_made_in_the_browser_sends_only_its_public_half_and_the_account_
     b.click("input[name=signing][value=generate]");
     b.click("#key-submit");
     let (secret, _) = b.read_secret();
+    // Keyboard: focus starts in the dialog, and Escape asks before the secret goes.
+    assert_eq!(
+        b.js("return document.getElementById('secret-dialog').contains(document.activeElement)", vec![]),
+        json!(true)
+    );
+    b.key(Key::Escape);
+    b.wait_js("the close confirmation", "return document.querySelectorAll('dialog[open]').length === 2", vec![]);
+    b.click("dialog[open]:last-of-type .dialog-actions button:first-child");
+    b.wait_js("the confirmation to go", "return document.querySelectorAll('dialog[open]').length === 1", vec![]);
+    assert_eq!(b.value("#secret-value"), secret, "cancelling keeps the secret dialog open");
     let link = b.find("#download-private-key");
     let href = b.rt.block_on(link.attr("href")).unwrap().unwrap();
     assert!(href.starts_with("blob:"), "the private key is a download made in the page: {href}");
@@ -536,11 +577,30 @@ fn a_signing_key_made_in_the_browser_sends_only_its_public_half_and_the_account_
     // And it is the public half of the downloaded private key (when openssl is here to say so).
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("private.pem"), &private_pem).unwrap();
-    if let Ok(out) = Command::new("openssl").args(["pkey", "-in", "private.pem", "-pubout"]).current_dir(dir.path()).output() {
+    if let Ok(out) =
+        Command::new("openssl").args(["pkey", "-in", "private.pem", "-pubout"]).current_dir(dir.path()).output()
+    {
         if out.status.success() {
             assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), public_pem.trim());
         }
     }
+
+    // Edit: description and expiry change; the verify key is kept.
+    b.click("#action-edit");
+    b.fill("#key-description", "Edited in the browser");
+    b.click("input[name=expiry][value=never]");
+    b.click("#key-submit");
+    b.wait_js(
+        "the detail page",
+        "return location.hash.endsWith(arguments[0]) && !!document.getElementById('key-id')",
+        vec![json!(key_id(&key))],
+    );
+    let edited = w.srv.get(&format!("/v1/keys/{}", key_id(&key)), &w.tok).json;
+    assert_eq!(edited["description"], "Edited in the browser");
+    assert_eq!(edited["expires_at"], Value::Null);
+    assert_eq!(edited["verify_key"], key["verify_key"]);
+    assert_eq!(edited["grants"], key["grants"], "privileges untouched");
+    assert_eq!(b.count("[style]"), 0, "no inline style attribute (the CSP forbids them)");
 
     // Account: change the password, log out, log in with the new one.
     b.click("#nav-account");
@@ -555,6 +615,8 @@ fn a_signing_key_made_in_the_browser_sends_only_its_public_half_and_the_account_
     b.wait_js("the change", "return document.getElementById('toast').textContent === 'Password changed.'", vec![]);
     b.click("#logout");
     b.find("#login-email");
-    w.srv.req("POST", "/v1/auth/login", None, Some(&json!({"email": w.admin.email, "password": w.admin.password}))).expect_problem(401, "unauthorized");
+    w.srv
+        .req("POST", "/v1/auth/login", None, Some(&json!({"email": w.admin.email, "password": w.admin.password})))
+        .expect_problem(401, "unauthorized");
     b.login(&w.admin.email, "Brand-new-password-1");
 }
