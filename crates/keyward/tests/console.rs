@@ -198,6 +198,7 @@ impl Browser {
     fn shot(&self, name: &str) {
         // A passing notice would cover part of the page.
         self.js("document.getElementById('toast').classList.remove('visible')", vec![]);
+        std::thread::sleep(Duration::from_millis(300));
         let png = self.rt.block_on(self.c().screenshot()).unwrap();
         let dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")

@@ -10,7 +10,7 @@ import * as fmt from "../format.js";
 // Kept while the console is open, so coming back to the grid shows the same filter and page.
 const view = { q: "", status: "all", expiring: "", limit: 50, cursors: [null], page: 0, selected: new Map() };
 
-const COLUMNS = ["", "ID", "Name", "Owner", "Created", "Expires", "Remaining", "Status", "Description", "Privileges", "Last used"];
+const COLUMNS = ["Select", "ID", "Name", "Owner", "Created", "Expires", "Remaining", "Status", "Description", "Privileges", "Last used"];
 
 export function canIssue(me) {
   return me.role !== "superadmin" && me.can_manage_keys;
@@ -132,7 +132,7 @@ export async function render(page, ctx) {
     expiringNote.textContent = view.expiring ? `Showing active keys that expire within ${view.expiring} days.` : "";
     const table = h("table", { class: "grid", id: "keys-table" },
       h("caption", { class: "sr-only", text: "API keys" }),
-      h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col", text: c || "Select" , class: c ? "" : "sr-col" })))),
+      h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col", text: c })))),
       h("tbody", {}, answer.items.map(row)));
     clear(tableBox).append(answer.items.length ? table : h("p", { class: "empty", id: "no-keys", text: "No keys match." }));
     if (answer.next_cursor) view.cursors[view.page + 1] = answer.next_cursor;
