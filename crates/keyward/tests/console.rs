@@ -215,7 +215,8 @@ impl Browser {
         self.goto("#/keys");
         self.fill("#login-email", email);
         self.fill("#login-password", password);
-        self.click("#login-submit");
+        // Submitted from the keyboard: Enter in the password field.
+        self.key(Key::Enter);
         self.wait_js("the keys grid", "return !!document.querySelector('#keys-table, #no-keys')", vec![]);
     }
 
@@ -330,6 +331,11 @@ fn an_admin_creates_uses_refreshes_regenerates_revokes_and_deletes_a_key() {
 
     // Refresh with a grace period: both secrets work for now.
     b.click("#action-refresh");
+    for _ in 0..6 {
+        b.key(Key::Tab);
+        let inside = b.js("return document.querySelector('dialog[open]').contains(document.activeElement)", vec![]);
+        assert_eq!(inside, json!(true), "Tab stays inside the dialog");
+    }
     b.select("#grace-period", "3600");
     b.confirm();
     let (refreshed, _) = b.read_secret();
@@ -443,10 +449,29 @@ fn the_superadmin_sees_every_key_cannot_create_and_manages_administrators() {
     let (bob, bob_tok) = srv.admin_session(&root, &["accounts.*:read"]);
     let (a, _) = srv.create_key(&alice_tok, &json!({"name": "alice-key", "grants": ["events.alerts:read"]}));
     let (bk, _) = srv.create_key(&bob_tok, &json!({"name": "bob-key", "grants": ["accounts.config:read"]}));
+    for i in 0..26 {
+        srv.create_key(&alice_tok, &json!({"name": format!("batch-{i:02}"), "grants": ["events.alerts:read"]}));
+    }
 
     let b = Browser::start(&driver, &srv.base);
     b.login(ROOT_EMAIL, &srv.root_password);
-    b.wait_js("both keys", "return document.querySelectorAll('tr.key-row').length === 2", vec![]);
+    assert_eq!(b.text("#badge-total strong"), "28");
+
+    // Cursor pagination: one page at a time, each asked with a limit; never the whole list.
+    b.select("#page-size", "25");
+    b.wait_js("a page of 25", "return document.querySelectorAll('tr.key-row').length === 25", vec![]);
+    b.click("#page-next");
+    b.wait_js("the last 3", "return document.querySelectorAll('tr.key-row').length === 3", vec![]);
+    assert!(!b.rt.block_on(b.find("#page-next").is_enabled()).unwrap(), "no page after the last");
+    b.click("#page-prev");
+    b.wait_js("the first page again", "return document.querySelectorAll('tr.key-row').length === 25", vec![]);
+    let unbounded = b.js(
+        "return performance.getEntriesByType('resource').map(e => e.name)            .filter(n => n.includes('/v1/keys?') && !n.includes('limit=')).length",
+        vec![],
+    );
+    assert_eq!(unbounded, json!(0), "every listing asks for one page");
+    b.fill("#filter-q", "-key");
+    b.wait_js("both owners' keys", "return document.querySelectorAll('tr.key-row').length === 2", vec![]);
     let grid = b.text("#keys-table tbody");
     assert!(grid.contains(&alice.email) && grid.contains(&bob.email), "{grid}");
     assert!(b.row_class(&key_id(&a)).is_some() && b.row_class(&key_id(&bk)).is_some());
