@@ -1,7 +1,7 @@
 // Modal dialogs on <dialog>: focus moves into the dialog, Tab stays inside it, Escape cancels
 // (or, for the one-time secret, asks first), and focus returns where it was when it closes.
 
-import { h, append } from "./dom.js";
+import { h, append, uid } from "./dom.js";
 
 function focusable(dialog) {
   return [...dialog.querySelectorAll("button, [href], input, select, textarea, [tabindex]:not([tabindex='-1'])")].filter(
@@ -51,7 +51,7 @@ export function confirm({ title, message, confirmLabel = "Confirm", danger = fal
       text: confirmLabel,
       onclick: () => dialog.close("ok"),
     });
-    const titleId = `dlg-title-${Math.random().toString(36).slice(2)}`;
+    const titleId = uid("dialog-title");
     const dialog = h(
       "dialog",
       { class: "dialog", "aria-labelledby": titleId },

@@ -136,6 +136,24 @@ mod tests {
     }
 
     #[test]
+    fn every_file_in_assets_is_served() {
+        // A file added to `assets/` but not to `ASSETS` would be missing from the binary.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+        let mut pending = vec![root.clone()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let name = path.strip_prefix(&root).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+                assert!(name == "index.html" || asset(&name).is_some(), "assets/{name} is not in ASSETS");
+            }
+        }
+    }
+
+    #[test]
     fn hashes_differ_between_files() {
         assert_ne!(fnv1a(b"a"), fnv1a(b"b"));
         assert_eq!(asset("console.css").map(|a| a.hash), Some(fnv1a(include_bytes!("../assets/console.css"))));

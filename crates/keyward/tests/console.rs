@@ -184,6 +184,21 @@ impl Browser {
         self.click("dialog[open]:last-of-type .dialog-actions button:last-child");
     }
 
+    /// Starts recording Content-Security-Policy violations in this page (the console is one
+    /// document, so this covers every route visited afterwards).
+    fn watch_csp(&self) {
+        self.js(
+            "window.cspViolations = []; document.addEventListener('securitypolicyviolation', \
+             e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));",
+            vec![],
+        );
+    }
+
+    #[track_caller]
+    fn assert_no_csp_violations(&self) {
+        assert_eq!(self.js("return window.cspViolations", vec![]), json!([]), "the CSP blocked something");
+    }
+
     /// Presses a key in whatever has the focus.
     fn key(&self, key: Key) {
         let focused = self.rt.block_on(self.c().active_element()).unwrap();
@@ -283,6 +298,7 @@ fn an_admin_creates_uses_refreshes_regenerates_revokes_and_deletes_a_key() {
     b.find("#login-email");
     b.shot("login");
     b.login(&w.admin.email, &w.admin.password);
+    b.watch_csp();
     assert_eq!(b.text("#badge-expiring strong"), "1");
     assert_eq!(b.row_class(&key_id(&old)).unwrap(), "key-row status-revoked", "revoked rows are greyed");
 
@@ -431,6 +447,8 @@ fn an_admin_creates_uses_refreshes_regenerates_revokes_and_deletes_a_key() {
     w.srv.get(&format!("/v1/keys/{id}"), &w.tok).expect_problem(404, "not_found");
     assert!(w.srv.logs(&w.tok, &format!("key_id={id}")).len() >= 5);
 
+    b.assert_no_csp_violations();
+
     // A session that ends sends the user back to the login page.
     let admin_path = format!("/v1/admins/{}", w.admin.id);
     w.srv.patch(&admin_path, &w.root, &json!({"disabled": true})).expect(200);
@@ -455,6 +473,7 @@ fn the_superadmin_sees_every_key_cannot_create_and_manages_administrators() {
 
     let b = Browser::start(&driver, &srv.base);
     b.login(ROOT_EMAIL, &srv.root_password);
+    b.watch_csp();
     assert_eq!(b.text("#badge-total strong"), "28");
 
     // Cursor pagination: one page at a time, each asked with a limit; never the whole list.
@@ -540,6 +559,7 @@ fn the_superadmin_sees_every_key_cannot_create_and_manages_administrators() {
     assert!(text.contains("Request body") && text.contains("lifetime_days") && text.contains("422"), "{text}");
     b.js("document.querySelector(arguments[0]).scrollIntoView()", vec![json!(create)]);
     b.shot("api-docs");
+    b.assert_no_csp_violations();
 }
 
 #[test]
