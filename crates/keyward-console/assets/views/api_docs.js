@@ -45,7 +45,7 @@ function schemaView(schema, doc, depth = 0, seen = new Set()) {
   const type = Array.isArray(schema.type) ? schema.type.join(" | ") : schema.type || (schema.properties ? "object" : "any");
   const parts = [h("code", { class: "schema-type", text: schema.format ? `${type} (${schema.format})` : type })];
   if (schema.enum) parts.push(h("span", { class: "hint", text: ` one of ${schema.enum.join(", ")}` }));
-  if (schema.description && depth > 0) parts.push(h("span", { class: "hint", text: ` — ${schema.description}` }));
+  if (schema.description && depth > 0) parts.push(h("span", { class: "hint" }, " — ", prose(schema.description)));
   if (schema.items) parts.push(h("div", { class: "schema" }, h("span", { class: "hint", text: "items:" }), schemaView(schema.items, doc, depth + 1, seen)));
   if (schema.properties) {
     const required = new Set(schema.required || []);
@@ -69,7 +69,7 @@ function operation(path, method, op, doc) {
     params.length ? [h("h4", { text: "Parameters" }), h("table", { class: "grid small" },
       h("thead", {}, h("tr", {}, ["Name", "In", "Required", "Type", "Description"].map((c) => h("th", { scope: "col", text: c })))),
       h("tbody", {}, params.map((p) => h("tr", {}, h("td", {}, h("code", { text: p.name })), h("td", { text: p.in }), h("td", { text: p.required ? "yes" : "no" }),
-        h("td", {}, schemaView(p.schema, doc, 1)), h("td", { text: p.description || "" })))))] : null,
+        h("td", {}, schemaView(p.schema, doc, 1)), h("td", {}, prose(p.description || ""))))))] : null,
     op.requestBody ? [h("h4", { text: `Request body${op.requestBody.required ? " (required)" : ""}` }), content(op.requestBody, doc)] : null,
     h("h4", { text: "Responses" }),
     h("dl", { class: "responses" }, Object.entries(op.responses || {}).map(([status, r]) => [
