@@ -314,6 +314,11 @@ fn an_admin_creates_uses_refreshes_regenerates_revokes_and_deletes_a_key() {
     assert!(b.text("#networks li:nth-child(1) .field-error").contains("prefix"), "inline CIDR validation");
     b.fill("#networks li:nth-child(1) input", "127.0.0.1/32");
     assert_eq!(b.text("#networks li:nth-child(1) .field-error"), "");
+    for _ in 1..10 {
+        b.click("#add-network");
+    }
+    assert_eq!(b.count("#networks input"), 10);
+    assert!(!b.rt.block_on(b.find("#add-network").is_enabled()).unwrap(), "at most 10 networks");
     b.js("window.scrollTo(0, 0)", vec![]);
     b.shot("create-form");
     b.click("#key-submit");
@@ -631,10 +636,18 @@ fn a_signing_key_made_in_the_browser_sends_only_its_public_half_and_the_account_
         }
     }
 
-    // Edit: description and expiry change; the verify key is kept.
+    // Edit: description, expiry, a resource's access and a role that needs targets; the verify
+    // key is kept.
     b.click("#action-edit");
+    assert_eq!(b.value("#access-events-alerts"), "write", "the form starts from the key's grants");
     b.fill("#key-description", "Edited in the browser");
     b.click("input[name=expiry][value=never]");
+    b.select("#access-events-events", "read");
+    b.click("#role-cloud_account_viewer");
+    b.click("#key-submit");
+    let error = b.text(".key-form .error-box");
+    assert!(error.contains("needs targets"), "checked before sending: {error}");
+    b.fill("#role-cloud_account_viewer-targets", "123456789012, 210987654321");
     b.click("#key-submit");
     b.wait_js(
         "the detail page",
@@ -645,7 +658,12 @@ fn a_signing_key_made_in_the_browser_sends_only_its_public_half_and_the_account_
     assert_eq!(edited["description"], "Edited in the browser");
     assert_eq!(edited["expires_at"], Value::Null);
     assert_eq!(edited["verify_key"], key["verify_key"]);
-    assert_eq!(edited["grants"], key["grants"], "privileges untouched");
+    let grants: Vec<&str> =
+        edited["grants"].as_array().unwrap().iter().map(|g| g["permission"].as_str().unwrap()).collect();
+    assert_eq!(grants.len(), 2, "{grants:?}");
+    assert!(grants.contains(&"events.alerts:write") && grants.contains(&"events.events:read"), "{grants:?}");
+    assert_eq!(edited["roles"], json!([{"role": "cloud_account_viewer", "targets": ["123456789012", "210987654321"]}]));
+    assert!(b.text("#key-roles").contains("123456789012"));
     assert_eq!(b.count("[style]"), 0, "no inline style attribute (the CSP forbids them)");
 
     // Account: change the password, log out, log in with the new one.
