@@ -666,6 +666,29 @@ fn a_signing_key_made_in_the_browser_sends_only_its_public_half_and_the_account_
     assert!(b.text("#key-roles").contains("123456789012"));
     assert_eq!(b.count("[style]"), 0, "no inline style attribute (the CSP forbids them)");
 
+    // A pasted public key (PEM, made here with openssl when it is installed).
+    let made = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "pasted.pem"])
+        .current_dir(dir.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    let public =
+        Command::new("openssl").args(["pkey", "-in", "pasted.pem", "-pubout"]).current_dir(dir.path()).output();
+    if let (true, Ok(public)) = (made, public) {
+        let public = String::from_utf8(public.stdout).unwrap();
+        b.goto("#/keys/new");
+        b.fill("#key-name", "pasted-key");
+        b.click("input[name=signing][value=paste]");
+        b.fill("#verify-key-input", &public);
+        b.click("#require-signed-writes");
+        b.click("#key-submit");
+        let (pasted_secret, _) = b.read_secret();
+        assert_eq!(b.count("#download-private-key"), 0, "nothing to download for a pasted key");
+        b.close_secret(&pasted_secret);
+        assert_eq!(b.text("#key-verify-key").trim(), public.trim());
+        assert!(b.text("#key-signed-writes").contains("do not need"));
+    }
+
     // Account: change the password, log out, log in with the new one.
     b.click("#nav-account");
     assert_eq!(b.text("#me-email"), w.admin.email);
