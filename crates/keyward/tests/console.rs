@@ -568,7 +568,7 @@ fn the_superadmin_sees_every_key_cannot_create_and_manages_administrators() {
 }
 
 #[test]
-fn a_signing_key_made_in_the_browser_sends_only_its_public_half_and_the_account_page_works() {
+fn signing_keys_made_in_the_browser_or_pasted_editing_and_the_account_page() {
     let Some(driver) = chromedriver() else { return };
     let w = World::new();
     let b = Browser::start(&driver, &w.srv.base);
