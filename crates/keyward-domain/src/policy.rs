@@ -191,6 +191,32 @@ pub fn authorize_admin_management(p: &Principal) -> Result<AdminManagement, Deni
     }
 }
 
+/// Proof that the caller may change their own account (their password), whatever their role.
+#[derive(Debug, Clone)]
+pub struct OwnAccount {
+    actor: Actor,
+    admin_id: AdminId,
+}
+
+impl OwnAccount {
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+    /// The administrator whose account this is: always the caller.
+    pub fn admin_id(&self) -> &AdminId {
+        &self.admin_id
+    }
+}
+
+/// Any administrator, logged in, may change their own password; an API key may not change its
+/// owner's (a leaked key must not be able to take over the account).
+pub fn authorize_own_account(p: &Principal) -> Result<OwnAccount, Denied> {
+    match &p.credential {
+        Credential::Session => Ok(OwnAccount { actor: p.actor(), admin_id: p.admin.id.clone() }),
+        Credential::ApiKey { .. } => Err(Denied("an API key cannot change its owner's password; log in".into())),
+    }
+}
+
 /// Proof that the caller may list and rotate the instance's token-signing keys.
 #[derive(Debug, Clone)]
 pub struct SigningKeyManagement {
@@ -305,6 +331,20 @@ mod tests {
         for action in [KeyAction::Read, KeyAction::Manage, KeyAction::Issue] {
             assert!(authorize_keys(&without, action, PolicySettings::default()).is_err());
         }
+    }
+
+    #[test]
+    fn every_admin_may_change_their_own_password_but_no_api_key_may() {
+        for role in [AdminRole::Admin, AdminRole::Superadmin] {
+            let a = admin(role, false, &[]);
+            let id = a.id.clone();
+            assert_eq!(authorize_own_account(&session(a)).unwrap().admin_id(), &id);
+        }
+        let key = Principal {
+            admin: admin(AdminRole::Superadmin, true, &["*:write"]),
+            credential: Credential::ApiKey { key_id: KeyId::from_string("k"), grants: vec![] },
+        };
+        assert!(authorize_own_account(&key).is_err());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`app`]: the whole router (what tests drive in-process with `oneshot`); [`serve`] and
 //!   [`serve_tls`] run it on a listener with graceful shutdown.
-//! - `routes`: the handlers, one module per area of SPEC §2, each with its OpenAPI description.
+//! - `routes`: the handlers, one module per area of SPEC §2, each with its OpenAPI description,
+//!   and the web console's files (`routes::console`, SPEC §4).
 //! - [`error`]: the one mapping from errors to problem details.
 //! - `extract`: extractors whose rejections are problem details; the authenticated caller.
 //! - `auth`: where credentials are read from; session and CSRF cookies.

@@ -56,6 +56,7 @@ Times are RFC 3339 UTC."#;
         (name = "verification", description = "The data plane: verify a presented key"),
         (name = "oauth", description = "OAuth 2.0 access tokens (client credentials), introspection, revocation, JWKS and signing keys"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
+        (name = "console", description = "The web console's page and files (it uses only this API)"),
     )
 )]
 pub struct ApiDoc;

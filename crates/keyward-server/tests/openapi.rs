@@ -12,6 +12,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/logout"),
     ("get", "/v1/auth/me"),
+    ("post", "/v1/auth/password"),
     ("get", "/v1/admins"),
     ("post", "/v1/admins"),
     ("get", "/v1/admins/{id}"),
@@ -42,6 +43,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/"),
+    ("get", "/console/{path}"),
 ];
 
 #[tokio::test]

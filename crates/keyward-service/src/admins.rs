@@ -6,7 +6,7 @@ use keyward_domain::admin::{normalize_email, validate_admin_name, validate_passw
 use keyward_domain::catalog::GrantInput;
 use keyward_domain::ids::{random_base62, AdminId, KeyId};
 use keyward_domain::permission::Grant;
-use keyward_domain::policy::AdminManagement;
+use keyward_domain::policy::{AdminManagement, OwnAccount};
 
 /// A new administrator, as given.
 #[derive(Debug, Clone)]
@@ -180,6 +180,37 @@ impl Keyward {
         })?;
         self.inner.cache.invalidate_owner(&admin.id);
         Ok(admin)
+    }
+
+    /// An administrator changes their own password, proving they know the current one (a
+    /// session left open on someone else's screen is not enough). Wrong guesses count as failed
+    /// logins of the account, so they are throttled alike. The caller's sessions stay open.
+    pub async fn change_own_password(
+        &self,
+        auth: &OwnAccount,
+        current_password: &str,
+        new_password: &str,
+        ctx: &RequestContext,
+    ) -> ServiceResult<()> {
+        let mut admin =
+            self.store().get_admin(auth.admin_id()).await?.ok_or(ServiceError::NotFound("administrator"))?;
+        let now = self.now();
+        let address = ctx.client_ip.map(|ip| ip.to_string());
+        if let Some(retry_after_secs) = self.inner.throttle.check(&admin.email, address.as_deref(), now) {
+            return Err(ServiceError::RateLimited { retry_after_secs });
+        }
+        if !crate::auth::password_matches(current_password.to_string(), Some(admin.password_hash.clone())).await {
+            self.inner.throttle.record_failure(&admin.email, address.as_deref(), now);
+            return Err(ServiceError::Forbidden("the current password is not correct".into()));
+        }
+        validate_password(new_password)?;
+        admin.password_hash = hash_password(new_password)?;
+        admin.updated_at = now;
+        let mut record = self.audit("admin.updated", auth.actor(), ctx);
+        record.subject_admin_id = Some(admin.id.clone());
+        record.details = Some(serde_json::json!({ "changed": ["password"], "by": "self" }));
+        self.store().update_admin(&admin, false, &record).await?;
+        Ok(())
     }
 
     /// Deletes an admin; every key of theirs is revoked first, each with its own audit record.

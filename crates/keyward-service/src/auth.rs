@@ -51,7 +51,7 @@ pub fn hash_password(password: &str) -> ServiceResult<String> {
 }
 
 /// Runs argon2 off the async threads: it takes milliseconds of CPU by design.
-async fn password_matches(password: String, phc: Option<String>) -> bool {
+pub(crate) async fn password_matches(password: String, phc: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         // Unknown accounts still pay for one verification, so timing does not reveal which
         // emails exist.

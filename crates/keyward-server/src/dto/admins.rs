@@ -97,3 +97,11 @@ pub struct UpdateAdminRequest {
     /// A new password; resetting another admin's password ends their sessions.
     pub password: Option<String>,
 }
+
+/// An administrator's change of their own password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}

@@ -1,11 +1,12 @@
-//! `POST /v1/auth/login`, `POST /v1/auth/logout`, `GET /v1/auth/me`: administrators' sessions.
+//! `POST /v1/auth/login`, `POST /v1/auth/logout`, `GET /v1/auth/me`: administrators' sessions;
+//! `POST /v1/auth/password`: any administrator changes their own password.
 //!
 //! Login answers with the session token and CSRF token in the body (for scripts and the CLI)
 //! and also sets the console's cookies: `keyward_session` (`HttpOnly`) and `keyward_csrf`
 //! (readable by the console's script, which echoes it in `X-CSRF-Token`).
 
 use crate::auth::{login_cookies, logout_cookies, CSRF_HEADER};
-use crate::dto::{AdminDto, LoginRequest, LoginResponse};
+use crate::dto::{AdminDto, ChangePasswordRequest, LoginRequest, LoginResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, Caller, Ctx};
 use crate::AppState;
@@ -13,6 +14,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use keyward_domain::policy::authorize_own_account;
 
 /// Log in as an administrator.
 ///
@@ -88,4 +90,31 @@ pub async fn me(caller: Caller) -> impl IntoResponse {
         headers.insert(CSRF_HEADER, csrf);
     }
     (headers, Json(AdminDto::from(&caller.auth.principal.admin)))
+}
+
+/// Change your own password (any administrator, logged in; not with an API key).
+///
+/// The current password must be given: an unattended open session is not enough. Wrong current
+/// passwords are throttled like failed logins. Your sessions stay open. A superadmin resets
+/// other administrators' passwords with `PATCH /v1/admins/{id}`.
+#[utoipa::path(
+    post, path = "/v1/auth/password", tag = "auth",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The current password is wrong, an API key asked, or a cookie write without `X-CSRF-Token`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new password is not acceptable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong current passwords; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("session" = []), ("cookie" = []))
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let proof = authorize_own_account(&caller.auth.principal)?;
+    state.keyward.change_own_password(&proof, &body.current_password, &body.new_password, &caller.ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

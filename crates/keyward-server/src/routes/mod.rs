@@ -4,6 +4,7 @@
 
 pub mod admins;
 pub mod auth;
+pub mod console;
 pub mod keys;
 pub mod logs;
 pub mod oauth;
@@ -22,6 +23,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
         .routes(routes!(admins::list_admins, admins::create_admin))
         .routes(routes!(admins::get_admin, admins::update_admin, admins::delete_admin))
         .routes(routes!(admins::catalog))
@@ -48,5 +50,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
-        .routes(routes!(ops::index))
+        .routes(routes!(console::index))
+        .routes(routes!(console::console_asset))
+        // The console's files one folder down (`views/…`); documented with the route above.
+        .route("/console/{dir}/{path}", axum::routing::get(console::console_asset))
 }
