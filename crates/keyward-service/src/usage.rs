@@ -125,9 +125,9 @@ impl UsageEvent<'_> {
     fn matches(&self, identity: &RecordIdentity) -> bool {
         identity.key == self.key.map(snapshot_address)
             && identity.client_ip == self.client_ip
+            && identity.success == self.success
             && identity.code == self.code
             && identity.action == self.action
-            && identity.success == self.success
             && identity.permission.as_ref() == self.permission
             && identity.target.as_deref() == self.target
     }
@@ -176,17 +176,15 @@ impl UsageLog {
         self.enabled
     }
 
-    /// The hash of an identity, computed the same way from a borrowed event and from a stored
-    /// identity.
+    /// The hash of an identity: its key snapshot, client address, code and target. The action
+    /// and permission are left out (few differ for one key and address, and comparing them is
+    /// cheaper than hashing them on every check); [`UsageEvent::matches`] compares everything.
     fn hash(&self, e: &UsageEvent<'_>) -> u64 {
         let mut h = self.hasher.build_hasher();
-        e.action.hash(&mut h);
         e.key.map(snapshot_address).hash(&mut h);
-        e.code.hash(&mut h);
-        e.success.hash(&mut h);
-        e.permission.hash(&mut h);
-        e.target.hash(&mut h);
         e.client_ip.hash(&mut h);
+        e.code.hash(&mut h);
+        e.target.hash(&mut h);
         h.finish()
     }
 
