@@ -18,7 +18,7 @@
 
 use crate::cache::CachedKey;
 use crate::Keyward;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use hashbrown::HashTable;
 use keyward_domain::ids::KeyId;
 use keyward_domain::network;
@@ -294,6 +294,8 @@ impl Aggregate {
             let identity = g.identity;
             let client_ip = identity.client_ip.map(|ip| network::canonical(ip).to_string());
             if let (true, Some(key)) = (identity.success, &g.key) {
+                // Compared at the clock's full reading: two uses in one millisecond keep their
+                // order. Times are stored in milliseconds.
                 let entry = uses.entry(key.id.clone()).or_insert_with(|| KeyUse {
                     key_id: key.id.clone(),
                     last_used_at: g.last,
@@ -305,9 +307,10 @@ impl Aggregate {
                     (entry.last_used_at, entry.last_used_ip) = (g.last, client_ip.clone());
                 }
             }
+            let (first, last) = (g.first.trunc_subsecs(3), g.last.trunc_subsecs(3));
             records.push(LogRecord {
-                id: keyward_domain::ids::log_record_id(&mut rng, g.last.timestamp_millis()),
-                time: g.last,
+                id: keyward_domain::ids::log_record_id(&mut rng, last.timestamp_millis()),
+                time: last,
                 kind: LogKind::Usage,
                 action: identity.action.into(),
                 key_id: g.key.as_ref().map(|k| k.id.clone()),
@@ -325,13 +328,14 @@ impl Aggregate {
                 details: (g.count > 1).then(|| {
                     serde_json::json!({
                         "count": g.count,
-                        "first_at": g.first.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        "first_at": first.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     })
                 }),
             });
         }
         records.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
-        (records, uses.into_values().collect())
+        let uses = uses.into_values().map(|u| KeyUse { last_used_at: u.last_used_at.trunc_subsecs(3), ..u }).collect();
+        (records, uses)
     }
 }
 

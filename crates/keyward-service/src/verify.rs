@@ -9,7 +9,7 @@
 use crate::cache::{CachedKey, Lookup};
 use crate::usage::UsageEvent;
 use crate::{Keyward, ServiceResult};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use keyward_domain::network;
 use keyward_domain::permission::{allows, Access, Permission};
 use keyward_domain::secret::parse_presented;
@@ -72,7 +72,9 @@ pub struct VerifyQuery<'a> {
 pub struct Verdict {
     pub code: VerifyCode,
     pub key: Option<Arc<CachedKey>>,
-    /// When the check was made (the clock is read once per check).
+    /// When the check was made: the clock's reading, at its full precision (the clock is read
+    /// once per check; the checks themselves use it truncated to milliseconds, as times are
+    /// stored). The usage log orders checks of one millisecond by it.
     pub time: DateTime<Utc>,
 }
 
@@ -124,7 +126,13 @@ impl Keyward {
     /// Is the key valid for this query? The answer only: nothing is logged or counted (the
     /// management API authenticates its callers with this).
     pub async fn verify(&self, query: VerifyQuery<'_>) -> ServiceResult<Verdict> {
-        let now = self.now();
+        let reading = self.inner.clock.now();
+        let mut verdict = self.verify_at(query, reading.trunc_subsecs(3)).await?;
+        verdict.time = reading;
+        Ok(verdict)
+    }
+
+    async fn verify_at(&self, query: VerifyQuery<'_>, now: DateTime<Utc>) -> ServiceResult<Verdict> {
         if looks_like_jws(query.key) {
             return self.verify_jws(&query, query.key, None, false, now).await;
         }
