@@ -9,11 +9,11 @@
 //! - `usage_off`: `usage_log = false`.
 //! - `usage_on`: `usage_log = true`, background writer running (as in production).
 //! - `usage_on_enqueue_only`: `usage_log = true`, no writer: what the checking caller pays
-//!   (building and queueing the event), without the writer's work.
+//!   (adding the check to its thread's pending records), without the writer's work.
 //!
-//! Criterion groups (the `usage_on` writer runs throughout, as in production: it aggregates
-//! what it takes off the queue and writes once a second, so its work lands in whichever samples
-//! it falls in):
+//! Criterion groups (the `usage_on` writer runs throughout, as in production: it takes the
+//! pending records and writes them once a second, so its work lands in whichever samples it
+//! falls in):
 //! - `check/sequential`: one caller, checks one after another;
 //! - `check/saturated`: 8 concurrent callers on a 2-worker runtime (every core busy; the writer
 //!   competes for them).
@@ -21,9 +21,10 @@
 //! After the groups the run prints an interleaved A/B/C (10 rounds of 500,000 checks each, about
 //! a second per round so every round includes the writer's work; median ns per check,
 //! robust to load that drifts during the run): `usage_off`, `usage_on` (sustained, writer
-//! included) and `usage_on_enqueue_only` (the caller's share alone; that queue is written between rounds, outside the timer);
+//! included) and `usage_on_enqueue_only` (the caller's share alone; its pending records are
+//! written between rounds, outside the timer);
 //! how many records each node wrote and dropped; and how long the `usage_on` writer takes to
-//! write 20,000 checks of distinct keys (the worst case for its aggregation).
+//! write 20,000 checks of distinct keys (the worst case: every check its own record).
 #![allow(clippy::unwrap_used)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -54,7 +55,7 @@ enum Mode {
     /// `usage_log = true`, the background writer running (as in production).
     On,
     /// `usage_log = true` and no writer while measured: only what the checking caller pays
-    /// (building and queueing the event); the queue is written between samples.
+    /// (adding the check to the pending records); they are written between samples.
     Enqueue,
 }
 
@@ -85,8 +86,8 @@ async fn node(mode: Mode, keys: usize) -> Node {
         pepper_file: Some(dir.path().join("pepper")),
         usage_log,
         node_name: Some(format!("bench-{mode:?}")),
-        // Without a writer the queue must hold every event of the A/B rounds (and the warm-up
-        // checks), or it would measure dropping.
+        // Without a writer the pending set must hold every record of the A/B rounds (and the
+        // warm-up checks), or it would measure dropping.
         usage_queue_capacity: if mode == Mode::Enqueue { 1 << 20 } else { Config::default().usage_queue_capacity },
         ..Config::default()
     };
@@ -226,8 +227,8 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    // Interleaved rounds: off, on, enqueue-only, off, … (the enqueue-only queue is written
-    // between its rounds, outside the timer, so it never drops).
+    // Interleaved rounds: off, on, enqueue-only, off, … (the enqueue-only node's pending
+    // records are written between its rounds, outside the timer, so it never drops).
     const ROUND: u64 = 500_000;
     let mut per_check: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for round in 0..10u64 {
@@ -258,13 +259,13 @@ fn bench(c: &mut Criterion) {
         let m = node.keyward.metrics();
         let checks: u64 = m.verifications.iter().map(|(_, n)| n).sum();
         eprintln!(
-            "{name}: {checks} checks, usage records queued {}, written {}, dropped {}",
+            "{name}: {checks} checks, usage records pending {}, written {}, dropped {}",
             m.usage_queue_depth, m.usage_written, m.usage_dropped
         );
     }
 
     // How fast the background writer writes: 20,000 checks of distinct keys (they fit in the
-    // queue), then the time until the `usage_on` writer has written them all.
+    // pending set), then the time until the `usage_on` writer has written them all.
     const WRITES: u64 = 20_000;
     let (keyward, secrets, order) = (on.keyward.clone(), on.secrets.clone(), order.clone());
     let written = rt.block_on(async {
