@@ -58,11 +58,11 @@ pub struct AppState {
     pub(crate) http_metrics: Arc<metrics::HttpMetrics>,
 }
 
-/// The whole HTTP API as a router.
+/// The whole HTTP API: the router, behind the forward-auth fast path ([`App`]).
 ///
-/// The client address comes from `ConnectInfo<SocketAddr>` when the router is served with
+/// The client address comes from `ConnectInfo<SocketAddr>` when the app is served with
 /// [`serve`]/[`serve_tls`]; without it (in-process tests) the client address is unknown.
-pub fn app(keyward: Keyward) -> Router {
+pub fn app(keyward: Keyward) -> App {
     let (router, doc) = routes::api_router().split_for_parts();
     let openapi_json: Arc<str> = match doc.to_json() {
         Ok(json) => json.into(),
@@ -81,13 +81,66 @@ pub fn app(keyward: Keyward) -> Router {
     // Layers added later wrap the ones added before: the request log (which also feeds the
     // latency histograms) is outermost, so it sees the final status and the whole latency;
     // panics are caught innermost, so they still become problem details.
-    router
+    let router = router
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(from_fn_with_state(http_metrics, finish))
-        .with_state(state)
+        .with_state(state.clone());
+    App { router, state }
+}
+
+/// The HTTP API as one service: `GET /v1/forward-auth` straight to its handler, everything else
+/// through the router.
+///
+/// Forward-auth sits on the critical path of every request a gateway lets through, and the
+/// router's generic machinery (matching, per-route layers, boxed futures and service clones)
+/// cost it more than the check itself (profile in docs/BENCHMARKS.md). The fast path calls the
+/// same handler and finishes the answer with the same [`finish_response`] as every other
+/// route, so answers do not differ; other methods on that path still go to the router (`405`),
+/// which also keeps it in the OpenAPI document.
+#[derive(Clone)]
+pub struct App {
+    router: Router,
+    state: AppState,
+}
+
+const FORWARD_AUTH_PATH: &str = "/v1/forward-auth";
+
+impl<B> tower::Service<axum::http::Request<B>> for App
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<
+        <Router as tower::Service<Request>>::Future,
+        std::pin::Pin<Box<dyn Future<Output = Result<Response, std::convert::Infallible>> + Send>>,
+    >;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        use futures_util::FutureExt as _;
+        let request = request.map(axum::body::Body::new);
+        if request.method() != axum::http::Method::GET || request.uri().path() != FORWARD_AUTH_PATH {
+            return futures_util::future::Either::Left(tower::Service::call(&mut self.router, request));
+        }
+        let state = self.state.clone();
+        futures_util::future::Either::Right(Box::pin(async move {
+            let started = Instant::now();
+            let http_metrics = state.http_metrics.clone();
+            let answer = std::panic::AssertUnwindSafe(routes::verify::forward_auth(State(state), request))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(error::panic_response);
+            Ok(finish_response(&http_metrics, &axum::http::Method::GET, Some(FORWARD_AUTH_PATH), started, answer).await)
+        }))
+    }
 }
 
 /// The OpenAPI 3.1 document of [`app`].
@@ -108,9 +161,8 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app(keyward).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app(keyward));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 /// How long open connections may take to finish after a TLS server is told to shut down.
@@ -138,7 +190,7 @@ pub async fn serve_tls(
     });
     axum_server::from_tcp_rustls(listener.into_std()?, tls)
         .handle(handle)
-        .serve(app(keyward).into_make_service_with_connect_info::<SocketAddr>())
+        .serve(axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app(keyward)))
         .await
 }
 
@@ -160,15 +212,27 @@ async fn finish(State(http_metrics): State<Arc<metrics::HttpMetrics>>, request: 
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = error::ensure_problem_json(next.run(request).await).await;
+    let response = next.run(request).await;
+    finish_response(&http_metrics, &method, route.as_ref().map(MatchedPath::as_str), started, response).await
+}
+
+/// What [`finish`] does to an answer, for the router and the forward-auth fast path alike.
+async fn finish_response(
+    http_metrics: &metrics::HttpMetrics,
+    method: &axum::http::Method,
+    route: Option<&str>,
+    started: Instant,
+    response: Response,
+) -> Response {
+    let mut response = error::ensure_problem_json(response).await;
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     let elapsed = started.elapsed();
-    http_metrics.observe(&method, route.as_ref().map_or(metrics::UNMATCHED, MatchedPath::as_str), elapsed);
-    let route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
+    http_metrics.observe(method, route.unwrap_or(metrics::UNMATCHED), elapsed);
+    let route = route.unwrap_or("<unmatched>");
     let status = response.status().as_u16();
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     if DATA_PLANE_ROUTES.contains(&route) {

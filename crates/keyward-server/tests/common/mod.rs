@@ -6,7 +6,6 @@
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
-use axum::Router;
 use base64::Engine;
 use chrono::Utc;
 use keyward_domain::clock::ManualClock;
@@ -23,7 +22,7 @@ pub const ROOT_PASSWORD: &str = "root-password-1";
 pub const PASSWORD: &str = "password-1234";
 
 pub struct TestApp {
-    pub router: Router,
+    pub router: keyward_server::App,
     pub keyward: Keyward,
     pub clock: Arc<ManualClock>,
     /// The test's own database; dropped (a PostgreSQL one is dropped on the server) after the
