@@ -38,7 +38,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("hash", |b| b.iter(|| hasher.hash(black_box(secret))));
     group.finish();
 
-    // A key with grants of the usual shapes: exact, wildcard resource, wildcard scope, and one
+    // A key with grants of the usual shapes: exact, wildcard resources, and one
     // limited to targets; the checks ask for the first, the last, and one nothing grants.
     let grant = |p: &str, targets: Option<&[&str]>| Grant {
         permission: p.parse().unwrap(),
@@ -48,7 +48,7 @@ fn benches(c: &mut Criterion) {
         grant("events.alerts:read", None),
         grant("events.*:write", None),
         grant("billing.invoices:read", None),
-        grant("*.reports:read", None),
+        grant("reports.*:read", None),
         grant("accounts.profiles:write", Some(&["acct-1", "acct-2", "acct-3"])),
     ];
     let first: Permission = "events.alerts:read".parse().unwrap();
