@@ -29,19 +29,30 @@ pub(crate) struct Search<'a, DB: Database> {
 /// many match, so at 10^6 keys a page is found within about 25,000 index entries).
 pub(crate) const SEEK_LIMIT: i64 = 2_000;
 
-/// Which index serves a listing: decided by the store from bounded counts, because neither
-/// planner can tell from a bound parameter how many keys a range or a substring holds (and
-/// SQLite keeps no statistics). `+column` keeps a planner from serving a condition from an
-/// index; it is a no-op on the value in both dialects.
+/// Which index serves a listing: decided by the store from bounded counts where the planner
+/// cannot tell from a bound parameter how many keys a range or a substring holds (SQLite keeps
+/// no statistics). `+column` keeps a planner from serving a condition from an index; it is a
+/// no-op on the value in both dialects.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ListPlan {
     /// The `expires_at` range (`status=expired`, `expiring_within_days`) holds at most
     /// [`SEEK_LIMIT`] keys: read them from the range index and sort them.
     pub seek_expiry: bool,
-    /// `?q=` is served by the trigram index (three characters or more, and, where the store can
-    /// count it, at most [`SEEK_LIMIT`] matches): read the matches and sort them. Otherwise the
-    /// walk tests each key with `LIKE`.
-    pub seek_text: bool,
+    pub text: TextPlan,
+}
+
+/// How the text branch of `?q=` is served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum TextPlan {
+    /// `LIKE` on each key in the newest-first walk: a query shorter than a trigram, or a
+    /// substring more than [`SEEK_LIMIT`] keys hold (a page is found early).
+    #[default]
+    Walk,
+    /// The trigram index's matches (at most [`SEEK_LIMIT`]), read and sorted.
+    Seek,
+    /// The trigram condition, and the planner chooses between the index and the walk from its
+    /// statistics of the indexed expression (PostgreSQL).
+    Planner,
 }
 
 /// Pushes the listing's `expires_at` bounds onto a query of live, non-revoked keys; returns
@@ -114,7 +125,7 @@ where
 ///
 /// `?q=` (a case-insensitive substring of the id, name, description or owner email) is two
 /// branches, each served by an index and each cut to a page: the keys whose text matches (see
-/// [`ListPlan::seek_text`]), and, when `owners` (from [`matching_owners`]) is not empty, the keys
+/// [`TextPlan`]), and, when `owners` (from [`matching_owners`]) is not empty, the keys
 /// of those owners (the per-owner index); their `UNION` is sorted and cut to a page.
 pub(crate) fn list_keys<'a, DB: Database>(
     query: &KeyQuery,
@@ -163,7 +174,7 @@ impl Page<'_> {
     {
         let (query, plan) = (self.query, self.plan);
         let now = millis(query.now);
-        let seek_text = text.is_some() && plan.seek_text;
+        let seek_text = text.is_some() && plan.text == TextPlan::Seek;
         let has_range = query.status == StatusFilter::Expired || query.expiring_before.is_some();
         qb.push(format!("SELECT {KEY_COLUMNS} FROM {KEY_SOURCE} WHERE k.deleted_at IS NULL"));
         // The trigram branch starts from the index's matches: the owner's index must not compete.
@@ -184,7 +195,7 @@ impl Page<'_> {
             push_expiry_range(qb, query, if plan.seek_expiry { "k.expires_at" } else { "+k.expires_at" });
         }
         match text {
-            Some((search, q)) if seek_text => (search.trigram)(qb, q),
+            Some((search, q)) if plan.text != TextPlan::Walk => (search.trigram)(qb, q),
             Some((search, q)) => {
                 let (pattern, like) = (like_pattern(q), search.like);
                 qb.push(format!(" AND (k.id {like} ")).push_bind(pattern.clone());

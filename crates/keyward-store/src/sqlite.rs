@@ -357,7 +357,9 @@ impl KeyStore for SqliteStore {
                 .fetch_one(&self.reader)
                 .await
                 .map_err(backend)?;
-                plan.seek_text = matches <= crate::queries::SEEK_LIMIT;
+                if matches <= crate::queries::SEEK_LIMIT {
+                    plan.text = crate::queries::TextPlan::Seek;
+                }
             }
         }
         if let Some(mut qb) = crate::queries::count_expiry_range::<Sqlite>(query) {
