@@ -298,16 +298,13 @@ fn bind_key<'q>(
         .bind(k.version)
 }
 
-/// `?q=`: the key's id, name and description through the `pg_trgm` GIN index on their
-/// concatenation (`api_keys_search`; the separator `chr(31)` keeps a match inside one field), or
-/// the owner's email.
-fn key_search<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &str) {
-    let pattern = like_pattern(q);
-    qb.push(" AND ((k.id || chr(31) || k.name || chr(31) || COALESCE(k.description, '')) ILIKE ")
-        .push_bind(pattern.clone())
-        .push(" OR k.owner_id IN (SELECT id FROM admins WHERE email ILIKE ")
-        .push_bind(pattern)
-        .push("))");
+/// `?q=` of three characters or more: the key's id, name and description through the `pg_trgm`
+/// GIN index on their concatenation (`api_keys_search`; the separator `chr(31)` keeps a match
+/// inside one field).
+fn trigram_match<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &str) {
+    qb.push(" AND (k.id || chr(31) || k.name || chr(31) || COALESCE(k.description, '')) ILIKE ")
+        .push_bind(like_pattern(q))
+        .push(" ESCAPE '\\'");
 }
 
 #[async_trait]
@@ -359,7 +356,26 @@ impl KeyStore for PostgresStore {
     }
 
     async fn list_keys(&self, query: &KeyQuery) -> StoreResult<Page<KeyWithOwner>> {
-        let mut qb = crate::queries::list_keys::<Postgres>(query, key_search)?;
+        let search = crate::queries::Search { like: "ILIKE", trigram: trigram_match };
+        let mut plan = crate::queries::ListPlan::default();
+        let mut owners = Vec::new();
+        if let Some(q) = &query.q {
+            owners = crate::queries::matching_owners::<Postgres>(query, q, search.like)
+                .build_query_scalar()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+            if q.chars().count() >= 3 {
+                // PostgreSQL keeps statistics of the indexed expression and chooses between the
+                // trigram index and the walk by itself (a count first would double the index scan).
+                plan.text = crate::queries::TextPlan::Planner;
+            }
+        }
+        if let Some(mut qb) = crate::queries::count_expiry_range::<Postgres>(query) {
+            let n: i64 = qb.build_query_scalar().fetch_one(&self.pool).await.map_err(backend)?;
+            plan.seek_expiry = n <= crate::queries::SEEK_LIMIT;
+        }
+        let mut qb = crate::queries::list_keys::<Postgres>(query, &search, &owners, plan)?;
         let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
         let mut items = rows.iter().map(key_from).collect::<StoreResult<Vec<_>>>()?;
         let next_cursor = if items.len() > query.limit as usize {

@@ -1,8 +1,9 @@
 //! The filtered listings both backends run (keys, key stats, log search), built once, generic
-//! over the database. The only dialect difference is passed in: the case-insensitive `LIKE`.
+//! over the database. The dialect differences are passed in: the case-insensitive `LIKE`, the
+//! trigram match and `GREATEST`.
 
 use crate::codec::millis;
-use crate::rows::{parse_key_cursor, KEY_COLUMNS, KEY_SOURCE, LOG_COLUMNS};
+use crate::rows::{like_pattern, parse_key_cursor, KEY_COLUMNS, KEY_SOURCE, LOG_COLUMNS};
 use crate::{KeyQuery, KeyStats, LogQuery, StatsQuery, StatusFilter, StoreError, StoreResult};
 use keyward_domain::policy::Visibility;
 use sqlx::{Database, Encode, QueryBuilder, Type};
@@ -16,56 +17,220 @@ where
     }
 }
 
-/// `SELECT … FROM api_keys` for a listing page: one row more than the limit, to tell whether a
-/// next page exists. `search` pushes the dialect's condition for `?q=` (a substring of the id,
-/// name, description or owner email, case-insensitive, served by a trigram index).
+/// How a dialect matches `?q=`: its case-insensitive `LIKE` operator, and the condition its
+/// trigram index serves (given the text of the query, three characters or more).
+pub(crate) struct Search<'a, DB: Database> {
+    pub like: &'static str,
+    pub trigram: fn(&mut QueryBuilder<'a, DB>, &str),
+}
+
+/// The dividing line between reading a filter's keys from its index and sorting them (up to
+/// this many keys), and walking the newest-first index and skipping the others (more than this
+/// many match, so at 10^6 keys a page is found within about 25,000 index entries).
+pub(crate) const SEEK_LIMIT: i64 = 2_000;
+
+/// Which index serves a listing: decided by the store from bounded counts where the planner
+/// cannot tell from a bound parameter how many keys a range or a substring holds (SQLite keeps
+/// no statistics). `+column` keeps a planner from serving a condition from an index; it is a
+/// no-op on the value in both dialects.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ListPlan {
+    /// The `expires_at` range (`status=expired`, `expiring_within_days`) holds at most
+    /// [`SEEK_LIMIT`] keys: read them from the range index and sort them.
+    pub seek_expiry: bool,
+    pub text: TextPlan,
+}
+
+/// How the text branch of `?q=` is served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum TextPlan {
+    /// `LIKE` on each key in the newest-first walk: a query shorter than a trigram, or a
+    /// substring more than [`SEEK_LIMIT`] keys hold (a page is found early).
+    #[default]
+    Walk,
+    /// The trigram index's matches (at most [`SEEK_LIMIT`]), read and sorted.
+    Seek,
+    /// The trigram condition, and the planner chooses between the index and the walk from its
+    /// statistics of the indexed expression (PostgreSQL).
+    Planner,
+}
+
+/// Pushes the listing's `expires_at` bounds onto a query of live, non-revoked keys; returns
+/// whether there were any.
+fn push_expiry_range<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>, query: &KeyQuery, column: &str) -> bool
+where
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let now = millis(query.now);
+    let mut any = false;
+    if query.status == StatusFilter::Expired {
+        qb.push(format!(" AND {column} <= ")).push_bind(now);
+        any = true;
+    }
+    if let Some(before) = query.expiring_before {
+        qb.push(format!(" AND {column} > "))
+            .push_bind(now)
+            .push(format!(" AND {column} <= "))
+            .push_bind(millis(before));
+        any = true;
+    }
+    any
+}
+
+/// The visibility and `?owner=` conditions on `column`.
+fn push_owner<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>, query: &KeyQuery, column: &str)
+where
+    String: Encode<'a, DB> + Type<DB>,
+{
+    push_visibility(qb, &query.visibility, column);
+    if let Some(owner) = &query.owner {
+        qb.push(format!(" AND {column} = ")).push_bind(owner.to_string());
+    }
+}
+
+/// Counts, up to [`SEEK_LIMIT`] + 1, the visible keys in the listing's `expires_at` range (from
+/// the stats indexes); `None` when the listing has no such range. Gives
+/// [`ListPlan::seek_expiry`].
+pub(crate) fn count_expiry_range<'a, DB: Database>(query: &KeyQuery) -> Option<QueryBuilder<'a, DB>>
+where
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM api_keys k WHERE k.deleted_at IS NULL AND k.revoked_at IS NULL",
+    );
+    push_owner(&mut qb, query, "k.owner_id");
+    if !push_expiry_range(&mut qb, query, "k.expires_at") {
+        return None;
+    }
+    qb.push(" LIMIT ").push_bind(SEEK_LIMIT + 1).push(") r");
+    Some(qb)
+}
+
+/// The ids of the admins whose email contains `q` (case-insensitive) among the owners the
+/// listing may show. Admins are few: the store looks them up first, so that the keys' query
+/// needs no `OR` across tables, which no planner serves from the keys' indexes.
+pub(crate) fn matching_owners<'a, DB: Database>(query: &KeyQuery, q: &str, like: &str) -> QueryBuilder<'a, DB>
+where
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(format!("SELECT id FROM admins WHERE email {like} "));
+    qb.push_bind(like_pattern(q)).push(" ESCAPE '\\'");
+    push_owner(&mut qb, query, "id");
+    qb
+}
+
+/// `SELECT … FROM api_keys` for a listing page, newest first: one row more than the limit, to
+/// tell whether a next page exists.
+///
+/// `?q=` (a case-insensitive substring of the id, name, description or owner email) is two
+/// branches, each served by an index and each cut to a page: the keys whose text matches (see
+/// [`TextPlan`]), and, when `owners` (from [`matching_owners`]) is not empty, the keys
+/// of those owners (the per-owner index); their `UNION` is sorted and cut to a page.
 pub(crate) fn list_keys<'a, DB: Database>(
     query: &KeyQuery,
-    search: fn(&mut QueryBuilder<'a, DB>, &str),
+    search: &Search<'a, DB>,
+    owners: &[String],
+    plan: ListPlan,
 ) -> StoreResult<QueryBuilder<'a, DB>>
 where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let now = millis(query.now);
-    let mut qb = QueryBuilder::new(format!("SELECT {KEY_COLUMNS} FROM {KEY_SOURCE} WHERE k.deleted_at IS NULL"));
-    push_visibility(&mut qb, &query.visibility, "k.owner_id");
-    if let Some(owner) = &query.owner {
-        qb.push(" AND k.owner_id = ").push_bind(owner.to_string());
-    }
-    match query.status {
-        StatusFilter::All => {}
-        StatusFilter::Active => {
-            qb.push(" AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ").push_bind(now).push(")");
+    let cursor = query.cursor.as_deref().map(parse_key_cursor).transpose()?;
+    let page = Page { query, cursor: cursor.as_ref(), plan };
+    let mut qb = QueryBuilder::new("");
+    match &query.q {
+        Some(q) if !owners.is_empty() => {
+            qb.push("SELECT * FROM (");
+            page.push(&mut qb, Some((search, q)), &[]);
+            qb.push(") t UNION SELECT * FROM (");
+            page.push(&mut qb, None, owners);
+            qb.push(") o ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit) + 1);
         }
-        StatusFilter::Expired => {
-            qb.push(" AND k.revoked_at IS NULL AND k.expires_at <= ").push_bind(now);
-        }
-        StatusFilter::Revoked => {
-            qb.push(" AND k.revoked_at IS NOT NULL");
-        }
+        Some(q) => page.push(&mut qb, Some((search, q)), &[]),
+        None => page.push(&mut qb, None, &[]),
     }
-    if let Some(before) = query.expiring_before {
-        qb.push(" AND k.revoked_at IS NULL AND k.expires_at > ")
-            .push_bind(now)
-            .push(" AND k.expires_at <= ")
-            .push_bind(millis(before));
-    }
-    if let Some(q) = &query.q {
-        search(&mut qb, q);
-    }
-    if let Some(cursor) = &query.cursor {
-        let (ms, id) = parse_key_cursor(cursor)?;
-        qb.push(" AND (k.created_at < ")
-            .push_bind(ms)
-            .push(" OR (k.created_at = ")
-            .push_bind(ms)
-            .push(" AND k.id < ")
-            .push_bind(id)
-            .push("))");
-    }
-    qb.push(" ORDER BY k.created_at DESC, k.id DESC LIMIT ").push_bind(i64::from(query.limit) + 1);
     Ok(qb)
+}
+
+/// One branch of a listing: the keys matching every filter, newest first, one page.
+struct Page<'q> {
+    query: &'q KeyQuery,
+    cursor: Option<&'q (i64, String)>,
+    plan: ListPlan,
+}
+
+impl Page<'_> {
+    /// `text`: the `?q=` text branch; `owners`: the branch of keys whose owner's email matched.
+    fn push<'a, DB: Database>(
+        &self,
+        qb: &mut QueryBuilder<'a, DB>,
+        text: Option<(&Search<'a, DB>, &String)>,
+        owners: &[String],
+    ) where
+        i64: Encode<'a, DB> + Type<DB>,
+        String: Encode<'a, DB> + Type<DB>,
+    {
+        let (query, plan) = (self.query, self.plan);
+        let now = millis(query.now);
+        let seek_text = text.is_some() && plan.text == TextPlan::Seek;
+        let has_range = query.status == StatusFilter::Expired || query.expiring_before.is_some();
+        qb.push(format!("SELECT {KEY_COLUMNS} FROM {KEY_SOURCE} WHERE k.deleted_at IS NULL"));
+        // The trigram branch starts from the index's matches: the owner's index must not compete.
+        push_owner(qb, query, if seek_text { "k.owner_id || ''" } else { "k.owner_id" });
+        match query.status {
+            StatusFilter::All | StatusFilter::Expired => {}
+            StatusFilter::Active => {
+                qb.push(" AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ")
+                    .push_bind(now)
+                    .push(")");
+            }
+            StatusFilter::Revoked => {
+                qb.push(" AND k.revoked_at IS NOT NULL");
+            }
+        }
+        if has_range {
+            qb.push(" AND k.revoked_at IS NULL");
+            push_expiry_range(qb, query, if plan.seek_expiry { "k.expires_at" } else { "+k.expires_at" });
+        }
+        match text {
+            Some((search, q)) if plan.text != TextPlan::Walk => (search.trigram)(qb, q),
+            Some((search, q)) => {
+                let (pattern, like) = (like_pattern(q), search.like);
+                qb.push(format!(" AND (k.id {like} ")).push_bind(pattern.clone());
+                qb.push(format!(" ESCAPE '\\' OR k.name {like} ")).push_bind(pattern.clone());
+                qb.push(format!(" ESCAPE '\\' OR k.description {like} ")).push_bind(pattern);
+                qb.push(" ESCAPE '\\')");
+            }
+            None => {}
+        }
+        if !owners.is_empty() {
+            qb.push(" AND k.owner_id IN (");
+            let mut list = qb.separated(", ");
+            for id in owners {
+                list.push_bind(id.clone());
+            }
+            qb.push(")");
+        }
+        if let Some((ms, id)) = self.cursor {
+            qb.push(" AND (k.created_at < ")
+                .push_bind(*ms)
+                .push(" OR (k.created_at = ")
+                .push_bind(*ms)
+                .push(" AND k.id < ")
+                .push_bind(id.clone())
+                .push("))");
+        }
+        // A seek sorts what its index found; a walk reads the newest-first index in order.
+        let sorted = seek_text || (has_range && plan.seek_expiry);
+        qb.push(if sorted {
+            " ORDER BY +k.created_at DESC, k.id DESC"
+        } else {
+            " ORDER BY k.created_at DESC, k.id DESC"
+        });
+        qb.push(" LIMIT ").push_bind(i64::from(query.limit) + 1);
+    }
 }
 
 /// `SELECT` of the counts behind `GET /v1/keys/stats`: keys (not deleted) and revoked keys from

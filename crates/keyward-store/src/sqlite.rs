@@ -279,30 +279,17 @@ fn bind_key<'q>(
         .bind(k.version)
 }
 
-/// `?q=`: the key's id, name and description through the FTS5 trigram index
-/// (`api_keys_search`, kept by triggers), or the owner's email. A query of fewer than three
-/// characters has no trigram, so it scans with `LIKE` instead (such short filters match many
-/// keys, so the newest-first scan stops early).
-fn key_search<'a>(qb: &mut QueryBuilder<'a, Sqlite>, q: &str) {
-    let pattern = like_pattern(q);
-    if q.chars().count() >= 3 {
-        let phrase = format!("\"{}\"", q.replace('"', "\"\""));
-        qb.push(" AND (k.search_seq IN (SELECT rowid FROM api_keys_search WHERE api_keys_search MATCH ")
-            .push_bind(phrase)
-            .push(") OR k.owner_id IN (SELECT id FROM admins WHERE email LIKE ")
-            .push_bind(pattern)
-            .push(" ESCAPE '\\'))");
-    } else {
-        qb.push(" AND (k.id LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR k.name LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR k.description LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR a.email LIKE ")
-            .push_bind(pattern)
-            .push(" ESCAPE '\\')");
-    }
+/// `?q=` of three characters or more: the key's id, name and description through the FTS5
+/// trigram index (`api_keys_search`, kept by triggers).
+fn trigram_match<'a>(qb: &mut QueryBuilder<'a, Sqlite>, q: &str) {
+    qb.push(" AND k.search_seq IN (SELECT rowid FROM api_keys_search WHERE api_keys_search MATCH ")
+        .push_bind(trigram_phrase(q))
+        .push(")");
+}
+
+/// `q` as an FTS5 phrase, which the trigram tokenizer matches as a substring.
+fn trigram_phrase(q: &str) -> String {
+    format!("\"{}\"", q.replace('"', "\"\""))
 }
 
 #[async_trait]
@@ -352,7 +339,34 @@ impl KeyStore for SqliteStore {
     }
 
     async fn list_keys(&self, query: &KeyQuery) -> StoreResult<Page<KeyWithOwner>> {
-        let mut qb = crate::queries::list_keys::<Sqlite>(query, key_search)?;
+        let search = crate::queries::Search { like: "LIKE", trigram: trigram_match };
+        let mut plan = crate::queries::ListPlan::default();
+        let mut owners = Vec::new();
+        if let Some(q) = &query.q {
+            owners = crate::queries::matching_owners::<Sqlite>(query, q, search.like)
+                .build_query_scalar()
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+            if q.chars().count() >= 3 {
+                let matches: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT rowid FROM api_keys_search WHERE api_keys_search MATCH ? LIMIT ?)",
+                )
+                .bind(trigram_phrase(q))
+                .bind(crate::queries::SEEK_LIMIT + 1)
+                .fetch_one(&self.reader)
+                .await
+                .map_err(backend)?;
+                if matches <= crate::queries::SEEK_LIMIT {
+                    plan.text = crate::queries::TextPlan::Seek;
+                }
+            }
+        }
+        if let Some(mut qb) = crate::queries::count_expiry_range::<Sqlite>(query) {
+            let n: i64 = qb.build_query_scalar().fetch_one(&self.reader).await.map_err(backend)?;
+            plan.seek_expiry = n <= crate::queries::SEEK_LIMIT;
+        }
+        let mut qb = crate::queries::list_keys::<Sqlite>(query, &search, &owners, plan)?;
         let rows = qb.build().fetch_all(&self.reader).await.map_err(backend)?;
         let mut items = rows.iter().map(key_from).collect::<StoreResult<Vec<_>>>()?;
         let next_cursor = if items.len() > query.limit as usize {

@@ -292,6 +292,143 @@ async fn logs_and_settings(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
 
+/// Every page of a listing, walked with its cursor (`limit` keys a page).
+async fn walk(store: &Arc<dyn Store>, mut q: KeyQuery) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let page = store.list_keys(&q).await.unwrap();
+        assert!(page.items.len() <= q.limit as usize);
+        seen.extend(page.items.into_iter().map(|k| k.key.name));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => return seen,
+        }
+    }
+}
+
+/// `?q=` keeps one meaning whichever index serves it: a case-insensitive substring of the id,
+/// name, description or owner email, combined with the other filters and walked page by page
+/// (newest first, each key once), including when both the owner's email and another owner's
+/// key text match, and for queries shorter than a trigram.
+async fn key_search(store: Arc<dyn Store>) {
+    let alice = admin("alice@example.com");
+    let bob = admin("bob@Corp.test");
+    for a in [&alice, &bob] {
+        store.insert_admin(a, &record("admin.created", None)).await.unwrap();
+    }
+    let (t0, now) = (now() - Duration::hours(1), now());
+    let mut all: Vec<(ApiKey, &Admin)> = Vec::new();
+    for i in 0..12 {
+        let owner = if i % 3 == 0 { &bob } else { &alice };
+        let name = match i {
+            4 => "CORP-gateway".to_string(),
+            7 => "edge".to_string(),
+            _ => format!("svc-{i}"),
+        };
+        let mut k = key(owner, &name, t0 + Duration::seconds(i));
+        k.description = Some(if i % 4 == 1 { format!("Zq team {i}") } else { format!("plain {i}") });
+        if i % 5 == 0 {
+            k.revoked_at = Some(now);
+        }
+        store.insert_key(&k, &record("key.created", Some(&k))).await.unwrap();
+        all.push((k, owner));
+    }
+    // The expected listing, computed here: newest first.
+    let expect = |needle: &str, visible: &dyn Fn(&ApiKey) -> bool| -> Vec<String> {
+        let needle = needle.to_lowercase();
+        let mut v: Vec<&(ApiKey, &Admin)> = all
+            .iter()
+            .filter(|(k, _)| visible(k))
+            .filter(|(k, o)| {
+                [k.id.as_str(), &k.name, k.description.as_deref().unwrap_or(""), &o.email]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
+            })
+            .collect();
+        v.sort_by(|a, b| (b.0.created_at, b.0.id.as_str()).cmp(&(a.0.created_at, a.0.id.as_str())));
+        v.into_iter().map(|(k, _)| k.name.clone()).collect()
+    };
+    let search = |visibility: Visibility, q: &str, status: StatusFilter| KeyQuery {
+        q: Some(q.into()),
+        status,
+        ..query(visibility, 2)
+    };
+
+    // The owner's email (bob@Corp.test) and another owner's key name (CORP-gateway) both match.
+    let got = walk(&store, search(Visibility::All, "corp", StatusFilter::All)).await;
+    assert_eq!(got, expect("corp", &|_| true), "email and text matches, merged newest first");
+    assert_eq!(got.len(), 5);
+    let got = walk(&store, search(Visibility::All, "CORP", StatusFilter::Revoked)).await;
+    assert_eq!(got, expect("corp", &|k| k.revoked_at.is_some()), "combined with a status");
+    let mut by_owner = search(Visibility::All, "Corp", StatusFilter::All);
+    by_owner.owner = Some(alice.id.clone());
+    assert_eq!(walk(&store, by_owner).await, ["CORP-gateway"], "combined with ?owner=");
+    let alices = Visibility::OwnedBy(alice.id.clone());
+    let got = walk(&store, search(alices.clone(), "corp", StatusFilter::All)).await;
+    assert_eq!(got, ["CORP-gateway"], "another owner's email does not reveal that owner's keys");
+    let got = walk(&store, search(alices.clone(), "ALICE@", StatusFilter::Active)).await;
+    assert_eq!(got, expect("alice@", &|k| k.owner_id == alice.id && k.revoked_at.is_none()));
+
+    // Descriptions, and queries shorter than a trigram (one and two characters).
+    let got = walk(&store, search(Visibility::All, "zq TEAM", StatusFilter::All)).await;
+    assert_eq!(got, expect("zq team", &|_| true));
+    assert_eq!(got.len(), 3);
+    for short in ["zQ", "Q", "e", "-"] {
+        let got = walk(&store, search(Visibility::All, short, StatusFilter::All)).await;
+        assert_eq!(got, expect(short, &|_| true), "short query {short:?}");
+        let got = walk(&store, search(alices.clone(), short, StatusFilter::Active)).await;
+        assert_eq!(got, expect(short, &|k| k.owner_id == alice.id && k.revoked_at.is_none()), "{short:?}");
+    }
+    let got = walk(&store, search(Visibility::All, "nothing like it", StatusFilter::All)).await;
+    assert!(got.is_empty());
+}
+
+/// `status=expired`, `expiring_within_days` and `?q=` page alike whether the keys they select
+/// are few (read from the range or trigram index and sorted) or many (found in the newest-first
+/// walk): more than `SEEK_LIMIT` (2,000) keys expire here.
+async fn expiry_ranges_dense_and_sparse(store: Arc<dyn Store>) {
+    let alice = admin("alice@example.com");
+    store.insert_admin(&alice, &record("admin.created", None)).await.unwrap();
+    let (t0, now) = (now() - Duration::hours(3), now());
+    let mut expiring = Vec::new();
+    let mut expired = Vec::new();
+    for i in 0..2_200 {
+        let mut k = key(&alice, &format!("k{i:04}"), t0 + Duration::seconds(i));
+        k.expires_at = Some(match i % 25 {
+            0 => now - Duration::minutes(1),
+            _ => now + Duration::days(1 + i % 20),
+        });
+        if i % 50 == 1 {
+            k.revoked_at = Some(now);
+        }
+        store.insert_key(&k, &record("key.created", Some(&k))).await.unwrap();
+        if k.revoked_at.is_none() {
+            if i % 25 == 0 { &mut expired } else { &mut expiring }.push(k.name.clone());
+        }
+    }
+    expiring.reverse();
+    expired.reverse();
+    let mut q = KeyQuery { expiring_before: Some(now + Duration::days(30)), ..query(Visibility::All, 500) };
+    q.now = now;
+    assert!(expiring.len() > 2_000);
+    assert_eq!(walk(&store, q.clone()).await, expiring, "a dense range");
+    let owned = KeyQuery { visibility: Visibility::OwnedBy(alice.id.clone()), limit: 37, ..q.clone() };
+    assert_eq!(walk(&store, owned).await, expiring);
+    let sparse = KeyQuery { expiring_before: None, status: StatusFilter::Expired, ..q.clone() };
+    assert_eq!(walk(&store, sparse).await, expired, "a sparse range");
+    // A substring that more than 2,000 keys hold is found in the walk, one that fewer hold in the
+    // trigram index: the same answers.
+    let mut newest_first: Vec<String> = (0..2_200).map(|i| format!("k{i:04}")).collect();
+    newest_first.reverse();
+    let common = KeyQuery { q: Some("ABOUT k".into()), expiring_before: None, ..q.clone() };
+    assert_eq!(walk(&store, common).await, newest_first, "a common substring");
+    let rare = KeyQuery { q: Some("bout K00".into()), expiring_before: None, limit: 30, ..q.clone() };
+    assert_eq!(walk(&store, rare).await, newest_first[2_100..], "a rare substring");
+    let narrow = KeyQuery { expiring_before: Some(now + Duration::days(1) + Duration::minutes(1)), ..q };
+    let one_day: Vec<String> = expiring.iter().filter(|n| n[1..].parse::<i64>().unwrap() % 20 == 0).cloned().collect();
+    assert_eq!(walk(&store, narrow).await, one_day);
+}
+
 /// Runs one suite on one backend's fresh database (skipped loudly when PostgreSQL is absent
 /// outside CI).
 macro_rules! on_backends {
@@ -318,6 +455,8 @@ on_backends!(change_feed: sqlite_change_feed, postgres_change_feed);
 on_backends!(reopens_a_migrated_database: sqlite_reopens, postgres_reopens);
 on_backends!(usage_batches_and_retention: sqlite_usage, postgres_usage);
 on_backends!(nonces_are_single_use: sqlite_nonces, postgres_nonces);
+on_backends!(key_search: sqlite_key_search, postgres_key_search);
+on_backends!(expiry_ranges_dense_and_sparse: sqlite_expiry_ranges, postgres_expiry_ranges);
 
 async fn nonces_are_single_use(store: Arc<dyn Store>) {
     let (a, b) = (KeyId::from_string("key-a"), KeyId::from_string("key-b"));
