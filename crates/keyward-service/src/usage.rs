@@ -62,7 +62,7 @@ pub struct UsageLog {
     node: String,
     /// Distinct records held pending at most.
     capacity: usize,
-    shards: [Mutex<Shard>; SHARDS],
+    shards: [ShardSlot; SHARDS],
     hasher: foldhash::fast::RandomState,
     /// Distinct records pending, over all shards.
     pending: AtomicUsize,
@@ -76,6 +76,11 @@ pub struct UsageLog {
     pressure: tokio::sync::Notify,
     last_warning: Mutex<Option<Instant>>,
 }
+
+/// A shard on cache lines of its own: threads locking neighbouring shards would otherwise
+/// write the same line on every check (false sharing).
+#[repr(align(128))]
+struct ShardSlot(Mutex<Shard>);
 
 /// One share of the pending records, and how many checks they hold.
 #[derive(Default)]
@@ -159,7 +164,7 @@ impl UsageLog {
             enabled,
             node,
             capacity: capacity.max(1),
-            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
+            shards: std::array::from_fn(|_| ShardSlot(Mutex::new(Shard::default()))),
             hasher: foldhash::fast::RandomState::default(),
             pending: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
@@ -196,7 +201,7 @@ impl UsageLog {
         }
         let hash = self.hash(&event);
         let shard = SHARD.with(|s| *s);
-        let mut shard = self.shards[shard].lock();
+        let mut shard = self.shards[shard].0.lock();
         if let Some(group) = shard.records.find_mut(hash, |g| event.matches(&g.identity)) {
             group.count += 1;
             group.first = group.first.min(event.time);
@@ -257,7 +262,7 @@ impl UsageLog {
         let mut merged: HashTable<Group> = HashTable::new();
         let mut checks = 0;
         for shard in &self.shards {
-            let taken = std::mem::take(&mut *shard.lock());
+            let taken = std::mem::take(&mut *shard.0.lock());
             if taken.checks == 0 {
                 continue;
             }
