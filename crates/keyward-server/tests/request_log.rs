@@ -21,16 +21,23 @@ impl std::io::Write for Capture {
     }
 }
 
+impl Capture {
+    /// Captures this thread's log lines up to `level` while the guard lives.
+    fn install(level: tracing::Level) -> (Capture, tracing::subscriber::DefaultGuard) {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(level)
+            .finish();
+        (capture, tracing::subscriber::set_default(subscriber))
+    }
+}
+
 #[tokio::test]
 async fn request_logs_hold_no_secrets() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::install(tracing::Level::DEBUG);
 
     let app = start().await;
     let alice = alice(&app).await;
@@ -53,14 +60,7 @@ async fn request_logs_hold_no_secrets() {
 /// usage log); management requests are still there.
 #[tokio::test]
 async fn data_plane_request_lines_are_debug_only() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::install(tracing::Level::INFO);
 
     let app = start().await;
     let alice = alice(&app).await;

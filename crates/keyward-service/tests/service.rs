@@ -5,9 +5,9 @@
 use chrono::Duration;
 use keyward_domain::catalog::GrantInput;
 use keyward_domain::ids::{AdminId, KeyId};
-use keyward_domain::policy::{authorize_admin_management, authorize_logs, KeyAction};
+use keyward_domain::policy::{authorize_admin_management, authorize_logs, KeyAction, Principal};
 use keyward_service::admins::AdminPatch;
-use keyward_service::keys::{ExpiryFields, KeyPatch, NewKey};
+use keyward_service::keys::{ExpiryFields, IssuedKey, KeyPatch, NewKey};
 use keyward_service::logs::LogSearch;
 use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
 use keyward_service::{RequestContext, ServiceError};
@@ -28,6 +28,21 @@ impl Answers for Node {
             VerifyQuery { key: secret, permission: permission.as_ref(), target: None, client_ip: None, request: None };
         self.keyward.verify(q).await.unwrap().code
     }
+}
+
+/// Alice (who may write events) and her key `k`, which may read alerts.
+async fn alerts_reader(n: &Node) -> (Principal, IssuedKey) {
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let issued = n
+        .keyward
+        .create_key(
+            &n.access(&alice, KeyAction::Issue),
+            key("k", &["events.alerts:read"], None),
+            &RequestContext::default(),
+        )
+        .await
+        .unwrap();
+    (alice, issued)
 }
 
 fn key(name: &str, grants: &[&str], lifetime_days: Option<i64>) -> NewKey {
@@ -209,16 +224,7 @@ async fn a_full_usage_log_drops_records_and_counts_them_but_never_blocks_verific
     // No background writer runs here, so the pending set only fills: 100 checks for 100
     // different targets are 100 distinct records, and only 10 may wait.
     let n = node_with(|c| c.usage_queue_capacity = 10).await;
-    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
-    let issued = n
-        .keyward
-        .create_key(
-            &n.access(&alice, KeyAction::Issue),
-            key("k", &["events.alerts:read"], None),
-            &RequestContext::default(),
-        )
-        .await
-        .unwrap();
+    let (alice, issued) = alerts_reader(&n).await;
     let permission = "events.alerts:read".parse().unwrap();
     for i in 0..100 {
         let target = format!("acct-{i}");
@@ -268,16 +274,7 @@ async fn identical_checks_share_one_pending_record_per_thread_so_a_small_log_nev
     // Each thread keeps its own share of the pending records: 4 worker threads and the denied
     // check are at most 5 pending records, whatever the number of checks.
     let n = node_with(|c| c.usage_queue_capacity = 5).await;
-    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
-    let issued = n
-        .keyward
-        .create_key(
-            &n.access(&alice, KeyAction::Issue),
-            key("k", &["events.alerts:read"], None),
-            &RequestContext::default(),
-        )
-        .await
-        .unwrap();
+    let (alice, issued) = alerts_reader(&n).await;
     let permission = "events.alerts:read".parse().unwrap();
     let client_ip = Some("203.0.113.9".parse().unwrap());
     // Load the key's snapshot first (`verify` logs nothing): tasks that all missed the cache at
