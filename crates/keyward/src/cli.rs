@@ -49,6 +49,8 @@ pub enum Command {
     Logout,
     /// Show the administrator you are acting as
     Whoami,
+    /// Change your own password (the current one is required)
+    Password(PasswordArgs),
     /// Manage API keys
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -147,6 +149,14 @@ pub struct LoginArgs {
     #[arg(long)]
     pub email: Option<String>,
     /// Read the password from standard input [default: env KEYWARD_PASSWORD, else a prompt]
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read two lines from standard input: the current password, then the new one [default:
+    /// env KEYWARD_PASSWORD and KEYWARD_ADMIN_PASSWORD, else prompts]
     #[arg(long)]
     pub password_stdin: bool,
 }

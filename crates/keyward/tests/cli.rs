@@ -241,3 +241,29 @@ fn admins_create_directly_in_the_database() {
         .expect_problem(422, "validation_failed");
     drop(srv);
 }
+
+#[test]
+fn an_admin_changes_their_own_password_through_the_cli() {
+    let w = World::new();
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli { server: Some(&w.srv.base), config_dir: home.path() };
+    let login = |password: &str| cli.run(&["login", "--email", &w.admin.email, "--password-stdin"], Some(password));
+    assert!(login(&w.admin.password).ok);
+    let new = format!("New-{}", common::rand_str(14));
+
+    // A wrong current password changes nothing.
+    let r = cli.run(&["password", "--password-stdin"], Some(&format!("not-the-password\n{new}\n")));
+    assert!(!r.ok && r.stderr.starts_with("error:") && r.stderr.contains("current password"), "{}", r.stderr);
+    // One line is not enough.
+    let r = cli.run(&["password", "--password-stdin"], Some(&format!("{}\n", w.admin.password)));
+    assert!(!r.ok && r.stderr.contains("two lines"), "{}", r.stderr);
+    assert!(login(&w.admin.password).ok, "the password is unchanged");
+
+    let r = cli.run(&["password", "--password-stdin"], Some(&format!("{}\n{new}\n", w.admin.password)));
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stdout.contains("Password changed"), "{}", r.stdout);
+    assert!(!r.stdout.contains(&new) && !r.stderr.contains(&new), "the new password was printed");
+    assert!(cli.run(&["whoami"], None).ok, "the session that changed the password stays valid");
+    assert!(!login(&w.admin.password).ok, "the old password no longer logs in");
+    assert!(login(&new).ok, "the new password logs in");
+}

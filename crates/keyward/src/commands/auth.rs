@@ -7,8 +7,8 @@
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 
-use super::{config_dir, env_secret, prompt_line, prompt_secret, read_stdin_secret, Ctx};
-use crate::cli::LoginArgs;
+use super::{config_dir, env_secret, new_password, prompt_line, prompt_secret, read_stdin_secret, Ctx};
+use crate::cli::{LoginArgs, PasswordArgs};
 use crate::client::Client;
 use crate::commands::admins::admin_fields;
 use crate::output::{out, outln, print_json, text, Fields};
@@ -112,6 +112,33 @@ pub async fn logout(ctx: &Ctx) -> Result<()> {
             session.expires_at
         )),
     }
+}
+
+/// `keyward password`: the logged-in administrator changes their own password
+/// (`POST /v1/auth/password`, which checks the current one). The session stays valid.
+pub async fn change_password(ctx: &Ctx, args: PasswordArgs) -> Result<()> {
+    let (current, new) = if args.password_stdin {
+        let mut input = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+            .context("cannot read the passwords from standard input")?;
+        let mut lines = input.lines();
+        match (lines.next().filter(|l| !l.is_empty()), lines.next().filter(|l| !l.is_empty())) {
+            (Some(current), Some(new)) => (current.to_owned(), new.to_owned()),
+            _ => bail!("--password-stdin needs two lines: the current password, then the new one"),
+        }
+    } else {
+        let current = match env_secret("KEYWARD_PASSWORD") {
+            Some(password) => password,
+            None => prompt_secret("Current password: ")?,
+        };
+        (current, new_password(false)?)
+    };
+    let body = json!({"current_password": current, "new_password": new});
+    ctx.client()?.post(&["v1", "auth", "password"], &body).await?;
+    if !ctx.json {
+        outln!("Password changed.");
+    }
+    Ok(())
 }
 
 pub async fn whoami(ctx: &Ctx) -> Result<()> {

@@ -30,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Login(args) => auth::login(&ctx(), args).await,
         Command::Logout => auth::logout(&ctx()).await,
         Command::Whoami => auth::whoami(&ctx()).await,
+        Command::Password(args) => auth::change_password(&ctx(), args).await,
         Command::Keys(cmd) => keys::run(&ctx(), cmd).await,
         Command::Admins(cmd) => admins::run(&ctx(), cmd).await,
         Command::Sign(args) => sign::run(args).await,
