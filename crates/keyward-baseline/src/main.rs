@@ -1,10 +1,11 @@
 //! The physical ceiling for `scripts/bench`: a bare hyper server on the same runtime as
 //! `keyward serve` (tokio's multi-threaded scheduler, one worker per CPU it may run on) that
-//! answers every request `200 {"ok":true}`. Whatever Keyward costs above this is Keyward's.
+//! answers every request `200 {"ok":true}`, after reading its body (so a `POST` costs what
+//! receiving it costs). Whatever Keyward costs above this is Keyward's.
 //!
 //! Usage: `keyward-baseline 127.0.0.1:PORT` (loopback only; it prints `listening` when ready).
 
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -13,7 +14,9 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
-async fn ok(_: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn ok(request: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    // The body is read and dropped; a body that fails to arrive is answered all the same.
+    let _ = request.into_body().collect().await;
     let mut response = Response::new(Full::new(Bytes::from_static(br#"{"ok":true}"#)));
     response
         .headers_mut()

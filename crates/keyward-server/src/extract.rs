@@ -23,6 +23,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use keyward_service::auth::Authenticated;
 use keyward_service::RequestContext;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use std::net::SocketAddr;
 
 /// The largest request body accepted.
@@ -40,7 +41,7 @@ pub struct OptionalJson<T>(pub T);
 #[derive(Debug, Clone)]
 pub struct ApiQuery<T>(pub T);
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -48,16 +49,20 @@ fn is_json(headers: &HeaderMap) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-fn unsupported_media_type() -> ApiError {
+pub fn unsupported_media_type() -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "send the request body as JSON with `Content-Type: application/json`",
     )
 }
 
-async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(request, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+/// The whole body, at most [`BODY_LIMIT`] bytes. The limit is applied here rather than left to
+/// a router layer, so the data plane's fast path (which skips the router) enforces the same one.
+pub async fn read_body(request: Request) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(request.into_body(), BODY_LIMIT).await.map_err(|e| {
+        let too_large =
+            std::error::Error::source(&e).is_some_and(|inner| inner.is::<http_body_util::LengthLimitError>());
+        if too_large {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the request body is larger than {BODY_LIMIT} bytes (1 MiB)"),
@@ -70,7 +75,7 @@ async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes,
 
 /// Parses a JSON document, telling syntax errors (`400`) from shape errors (`422`, naming the
 /// field as `<path>: <message>`).
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -90,11 +95,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(request.headers()) {
             return Err(unsupported_media_type());
         }
-        let bytes = read_body(request, state).await?;
+        let bytes = read_body(request).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -102,9 +107,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let json = is_json(request.headers());
-        let bytes = read_body(request, state).await?;
+        let bytes = read_body(request).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }

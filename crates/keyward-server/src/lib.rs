@@ -32,7 +32,7 @@ mod routes;
 mod signed;
 
 use axum::extract::State;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
@@ -58,10 +58,11 @@ pub struct AppState {
     pub(crate) http_metrics: Arc<metrics::HttpMetrics>,
 }
 
-/// The whole HTTP API: the router, behind the forward-auth fast path ([`App`]).
+/// The whole HTTP API: the router, behind the data plane's fast path ([`App`]).
 ///
-/// The client address comes from `ConnectInfo<SocketAddr>` when the app is served with
-/// [`serve`]/[`serve_tls`]; without it (in-process tests) the client address is unknown.
+/// The client address comes from the connection when the app is served with
+/// [`serve`]/[`serve_tls`], or from a `ConnectInfo<SocketAddr>` extension of the request (how
+/// in-process tests give one); without either the client address is unknown.
 pub fn app(keyward: Keyward) -> App {
     let (router, doc) = routes::api_router().split_for_parts();
     let openapi_json: Arc<str> = match doc.to_json() {
@@ -86,27 +87,49 @@ pub fn app(keyward: Keyward) -> App {
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(from_fn_with_state(http_metrics, finish))
+        .layer(from_fn_with_state(http_metrics.clone(), finish))
         .with_state(state.clone());
-    App { router, state }
+    let shared = Shared {
+        forward_auth_histograms: http_metrics.route(FORWARD_AUTH_PATH),
+        verify_histograms: http_metrics.route(VERIFY_PATH),
+        router,
+        state,
+    };
+    App { shared: Arc::new(shared), peer: None }
 }
 
-/// The HTTP API as one service: `GET /v1/forward-auth` straight to its handler, everything else
-/// through the router.
+/// The HTTP API as one service: the data plane (`GET /v1/forward-auth`, `POST /v1/verify`)
+/// straight to its handlers, everything else through the router.
 ///
-/// Forward-auth sits on the critical path of every request a gateway lets through, and the
-/// router's generic machinery (matching, per-route layers, boxed futures and service clones)
-/// cost it more than the check itself (profile in docs/BENCHMARKS.md). The fast path calls the
-/// same handler and finishes the answer with the same [`finish_response`] as every other
-/// route, so answers do not differ; other methods on that path still go to the router (`405`),
-/// which also keeps it in the OpenAPI document.
+/// The data plane sits on the critical path of every request a platform serves, and the
+/// router's generic machinery (matching, per-route layers, boxed futures, service clones, an
+/// extension map per request for the client address) cost it more than the check itself
+/// (profiles in docs/BENCHMARKS.md). The fast path runs the same extractors and handlers and
+/// finishes the answer with the same [`finish_response`] as the router, so answers do not
+/// differ; other methods on those paths still go to the router (`405`), which also keeps them
+/// in the OpenAPI document.
+///
+/// Served by [`serve`]/[`serve_tls`], there is one `App` per connection, holding the peer's
+/// address ([`MakeApp`]); cloning one per request is one reference count.
 #[derive(Clone)]
 pub struct App {
+    shared: Arc<Shared>,
+    /// The connection's peer, when served by [`serve`]/[`serve_tls`].
+    peer: Option<SocketAddr>,
+}
+
+struct Shared {
     router: Router,
     state: AppState,
+    /// The fast path's latency histograms, looked up once.
+    forward_auth_histograms: Arc<metrics::RouteHistograms>,
+    verify_histograms: Arc<metrics::RouteHistograms>,
 }
 
 const FORWARD_AUTH_PATH: &str = "/v1/forward-auth";
+const VERIFY_PATH: &str = "/v1/verify";
+
+type BoxedAnswer = std::pin::Pin<Box<dyn Future<Output = Result<Response, std::convert::Infallible>> + Send>>;
 
 impl<B> tower::Service<axum::http::Request<B>> for App
 where
@@ -115,31 +138,101 @@ where
 {
     type Response = Response;
     type Error = std::convert::Infallible;
-    type Future = futures_util::future::Either<
-        <Router as tower::Service<Request>>::Future,
-        std::pin::Pin<Box<dyn Future<Output = Result<Response, std::convert::Infallible>> + Send>>,
-    >;
+    type Future = futures_util::future::Either<<Router as tower::Service<Request>>::Future, BoxedAnswer>;
 
     fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
         std::task::Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        use futures_util::FutureExt as _;
-        let request = request.map(axum::body::Body::new);
-        if request.method() != axum::http::Method::GET || request.uri().path() != FORWARD_AUTH_PATH {
-            return futures_util::future::Either::Left(tower::Service::call(&mut self.router, request));
+        use futures_util::future::Either;
+        let mut request = request.map(axum::body::Body::new);
+        let method = request.method();
+        let path = request.uri().path();
+        if *method == axum::http::Method::GET && path == FORWARD_AUTH_PATH {
+            let shared = self.shared.clone();
+            let peer = self.peer.or_else(|| connect_info(&request));
+            return Either::Right(Box::pin(async move {
+                let started = Instant::now();
+                let state = &shared.state;
+                let answer = caught(routes::verify::forward_auth_answer(state, request.headers(), peer)).await;
+                drop(request);
+                let histograms = &shared.forward_auth_histograms;
+                Ok(finish_response(histograms, &axum::http::Method::GET, FORWARD_AUTH_PATH, started, answer).await)
+            }));
         }
-        let state = self.state.clone();
-        futures_util::future::Either::Right(Box::pin(async move {
-            let started = Instant::now();
-            let http_metrics = state.http_metrics.clone();
-            let answer = std::panic::AssertUnwindSafe(routes::verify::forward_auth(State(state), request))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(error::panic_response);
-            Ok(finish_response(&http_metrics, &axum::http::Method::GET, Some(FORWARD_AUTH_PATH), started, answer).await)
-        }))
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        if *request.method() == axum::http::Method::POST && request.uri().path() == VERIFY_PATH {
+            let shared = self.shared.clone();
+            return Either::Right(Box::pin(async move {
+                let started = Instant::now();
+                let answer = caught(routes::verify::verify_request(&shared.state, request)).await;
+                let histograms = &shared.verify_histograms;
+                Ok(finish_response(histograms, &axum::http::Method::POST, VERIFY_PATH, started, answer).await)
+            }));
+        }
+        Either::Left(tower::Service::call(&mut self.shared.router.clone(), request))
+    }
+}
+
+/// The client address an in-process caller put in the request.
+fn connect_info(request: &Request) -> Option<SocketAddr> {
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr)
+}
+
+/// A fast-path answer, with a panic turned into the same problem as the router's
+/// (`CatchPanicLayer` there).
+async fn caught(answer: impl Future<Output = Response>) -> Response {
+    use futures_util::FutureExt as _;
+    std::panic::AssertUnwindSafe(answer).catch_unwind().await.unwrap_or_else(error::panic_response)
+}
+
+/// Makes one [`App`] per connection, holding the peer's address (for `axum::serve`, and for
+/// `axum_server` with TLS).
+#[derive(Clone)]
+pub struct MakeApp(App);
+
+impl App {
+    /// What [`serve`] and [`serve_tls`] serve: this app, told each connection's peer.
+    pub fn into_make_service(self) -> MakeApp {
+        MakeApp(self)
+    }
+
+    fn for_peer(&self, peer: SocketAddr) -> App {
+        App { shared: self.shared.clone(), peer: Some(peer) }
+    }
+}
+
+impl<'a, L> tower::Service<axum::serve::IncomingStream<'a, L>> for MakeApp
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    type Response = App;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<App, std::convert::Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: axum::serve::IncomingStream<'a, L>) -> Self::Future {
+        std::future::ready(Ok(self.0.for_peer(*stream.remote_addr())))
+    }
+}
+
+impl tower::Service<SocketAddr> for MakeApp {
+    type Response = App;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<App, std::convert::Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, peer: SocketAddr) -> Self::Future {
+        std::future::ready(Ok(self.0.for_peer(peer)))
     }
 }
 
@@ -161,8 +254,7 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app(keyward));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(keyward).into_make_service()).with_graceful_shutdown(shutdown).await
 }
 
 /// How long open connections may take to finish after a TLS server is told to shut down.
@@ -188,10 +280,7 @@ pub async fn serve_tls(
         shutdown.await;
         watcher.graceful_shutdown(Some(TLS_SHUTDOWN_GRACE));
     });
-    axum_server::from_tcp_rustls(listener.into_std()?, tls)
-        .handle(handle)
-        .serve(axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app(keyward)))
-        .await
+    axum_server::from_tcp_rustls(listener.into_std()?, tls).handle(handle).serve(app(keyward).into_make_service()).await
 }
 
 /// The routes whose request lines are logged at `debug` (see [`finish`]).
@@ -213,14 +302,16 @@ async fn finish(State(http_metrics): State<Arc<metrics::HttpMetrics>>, request: 
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    finish_response(&http_metrics, &method, route.as_ref().map(MatchedPath::as_str), started, response).await
+    let route = route.as_ref().map_or(metrics::UNMATCHED, MatchedPath::as_str);
+    finish_response(&http_metrics.route(route), &method, route, started, response).await
 }
 
-/// What [`finish`] does to an answer, for the router and the forward-auth fast path alike.
+/// What [`finish`] does to an answer, for the router and the data plane's fast path alike.
+/// `route` is the matched route template, or [`metrics::UNMATCHED`].
 async fn finish_response(
-    http_metrics: &metrics::HttpMetrics,
+    histograms: &metrics::RouteHistograms,
     method: &axum::http::Method,
-    route: Option<&str>,
+    route: &str,
     started: Instant,
     response: Response,
 ) -> Response {
@@ -231,10 +322,10 @@ async fn finish_response(
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     let elapsed = started.elapsed();
-    http_metrics.observe(method, route.unwrap_or(metrics::UNMATCHED), elapsed);
-    let route = route.unwrap_or("<unmatched>");
+    histograms.observe(method, elapsed);
     let status = response.status().as_u16();
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let route = if route == metrics::UNMATCHED { "<unmatched>" } else { route };
     if DATA_PLANE_ROUTES.contains(&route) {
         tracing::debug!(method = %method, route, status, latency_us, "request");
     } else {

@@ -48,8 +48,15 @@ impl Histogram {
 
 /// The histograms of one route, one per method label.
 #[derive(Default)]
-struct RouteHistograms {
+pub struct RouteHistograms {
     by_method: [Histogram; METHODS.len()],
+}
+
+impl RouteHistograms {
+    /// Records one request of this route.
+    pub fn observe(&self, method: &Method, elapsed: Duration) {
+        self.by_method[method_index(method)].observe(elapsed);
+    }
 }
 
 /// Request latency by method and route template.
@@ -59,14 +66,19 @@ pub struct HttpMetrics {
 }
 
 impl HttpMetrics {
-    /// Records one request. `route` is the matched route template, or [`UNMATCHED`].
-    pub fn observe(&self, method: &Method, route: &str, elapsed: Duration) {
+    /// The histograms of `route` (a matched route template, or [`UNMATCHED`]), made on first
+    /// use. The data plane's fast path looks its routes up once, not per request.
+    pub fn route(&self, route: &str) -> Arc<RouteHistograms> {
         let found = self.routes.read().get(route).cloned();
-        let histograms = match found {
+        match found {
             Some(h) => h,
             None => self.routes.write().entry(route.to_owned()).or_default().clone(),
-        };
-        histograms.by_method[method_index(method)].observe(elapsed);
+        }
+    }
+
+    /// Records one request. `route` is the matched route template, or [`UNMATCHED`].
+    pub fn observe(&self, method: &Method, route: &str, elapsed: Duration) {
+        self.route(route).observe(method, elapsed);
     }
 }
 

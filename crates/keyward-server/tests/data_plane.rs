@@ -93,6 +93,21 @@ async fn verify_answers_and_caller_authentication() {
     assert!(d.starts_with("client_ip: "), "{d}");
     ask(json!({"key": f.secret, "nope": 1})).send(app).await.problem(422, "validation_failed");
     ask(json!({"key": f.secret, "request": {"method": "GET"}})).send(app).await.problem(422, "validation_failed");
+    let d = ask(json!({"key": 7})).send(app).await.problem(422, "validation_failed");
+    assert!(d.starts_with("key: "), "the field is named: {d}");
+    let raw = |body: String| call("POST", "/v1/verify").bearer(&f.verifier).raw(Some("application/json"), body);
+    raw(format!(r#"{{"key": "{}""#, f.secret)).send(app).await.problem(400, "malformed_request");
+    let big = format!(r#"{{"key": "{}"}}"#, "x".repeat(1024 * 1024 + 1));
+    raw(big).send(app).await.problem(413, "payload_too_large");
+    let as_text = call("POST", "/v1/verify").bearer(&f.verifier).raw(Some("text/plain"), r#"{"key":"x"}"#);
+    as_text.send(app).await.problem(415, "unsupported_media_type");
+    // The caller is authenticated before the body is looked at.
+    call("POST", "/v1/verify").raw(Some("text/plain"), "{").send(app).await.problem(401, "unauthorized");
+    // JSON escapes in the strings are decoded (`\u003a` is `:`, `\u005f` is `_`).
+    let escaped = f.secret.replacen('_', "\\u005f", 1);
+    let body = format!(r#"{{"key": "{escaped}", "permission": "events.alerts\u003aread"}}"#);
+    let answer: Value = raw(body).send(app).await.ok(200);
+    assert_eq!((answer["valid"].as_bool(), answer["key_id"].as_str()), (Some(true), Some(f.key_id.as_str())));
 
     // Expiry through the clock.
     app.clock.advance(Duration::days(11));

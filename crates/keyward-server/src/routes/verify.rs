@@ -10,10 +10,10 @@ use crate::auth::decode_basic;
 use crate::client_ip::client_ip;
 use crate::dto::{ForwardAuthBody, VerifyRequest, VerifyResponse};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, VerifierCaller};
+use crate::extract::{is_json, parse_json, read_body, unsupported_media_type, VerifierCaller};
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts as _, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -43,11 +43,38 @@ use std::net::{IpAddr, SocketAddr};
     ),
     security(("api_key" = []), ("basic" = []))
 )]
-pub async fn verify(
-    State(state): State<AppState>,
-    _caller: VerifierCaller,
-    ApiJson(body): ApiJson<VerifyRequest>,
-) -> Result<Json<VerifyResponse>, ApiError> {
+pub async fn verify(State(state): State<AppState>, request: Request) -> Response {
+    verify_request(&state, request).await
+}
+
+/// `POST /v1/verify`, for the router's handler and the fast path of [`crate::App`] alike: the
+/// caller is authenticated first (`401`/`403`), then the body is read as JSON (`415`, `413`,
+/// `400`, `422`).
+pub(crate) async fn verify_request(state: &AppState, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    if let Err(e) = VerifierCaller::from_request_parts(&mut parts, state).await {
+        return e.into_response();
+    }
+    if !is_json(&parts.headers) {
+        return unsupported_media_type().into_response();
+    }
+    let bytes = match read_body(Request::from_parts(parts, body)).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.into_response(),
+    };
+    // The common case without the bookkeeping that names a failing field; a body that does
+    // not parse is parsed again for that classified error.
+    let body = match serde_json::from_slice::<VerifyRequest<'_>>(&bytes).or_else(|_| parse_json(&bytes)) {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    match verify_checked(state, &body).await {
+        Ok(answer) => answer,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn verify_checked(state: &AppState, body: &VerifyRequest<'_>) -> Result<Response, ApiError> {
     let permission = match body.permission.as_deref() {
         Some(p) => Some(p.parse::<Permission>().map_err(|e| ApiError::validation("permission", e))?),
         None => None,
@@ -69,7 +96,7 @@ pub async fn verify(
         request: request.as_ref(),
     };
     let verdict = state.keyward.check(query, Channel::Verify).await?;
-    Ok(Json(VerifyResponse::from(&verdict)))
+    Ok(Json(VerifyResponse::from(&verdict)).into_response())
 }
 
 const KEY_ID_HEADER: HeaderName = HeaderName::from_static("x-keyward-key-id");
@@ -117,9 +144,14 @@ const CODE_HEADER: HeaderName = HeaderName::from_static("x-keyward-code");
     security(("api_key" = []), ("x_api_key" = []), ("basic" = []))
 )]
 pub async fn forward_auth(State(state): State<AppState>, request: Request) -> Response {
-    let headers = request.headers();
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
-    let client = client_ip(peer, headers, &state.keyward.config().trusted_proxies);
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr);
+    forward_auth_answer(&state, request.headers(), peer).await
+}
+
+/// Forward-auth's answer to a request with these headers from this peer (the router's handler
+/// and the fast path of [`crate::App`] both come here).
+pub(crate) async fn forward_auth_answer(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Response {
+    let client = client_ip(peer.map(|p| p.ip()), headers, &state.keyward.config().trusted_proxies);
     let permission = match header_permission(headers) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -226,8 +258,14 @@ fn header_permission(headers: &HeaderMap) -> Result<Option<Permission>, ApiError
     })
 }
 
+const ANSWER_HEADERS: usize = 12;
+
 fn answer(status: StatusCode, code: &'static str, invalid_token: bool) -> Response {
-    let mut response = (status, Body::from(format!("{{\"code\":\"{code}\"}}"))).into_response();
+    let mut response = Response::new(Body::from(format!("{{\"code\":\"{code}\"}}")));
+    *response.status_mut() = status;
+    // Room for every header the answer ends with (its own, the key's, and the ones
+    // `finish_response` adds), so the map is allocated once rather than grown.
+    *response.headers_mut() = HeaderMap::with_capacity(ANSWER_HEADERS);
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(CODE_HEADER, HeaderValue::from_static(code));
