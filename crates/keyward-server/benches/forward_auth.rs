@@ -3,7 +3,8 @@
 //! lookup), so they measure reading the credential and the permission and answering;
 //! `valid_key` and `valid_key_basic` add the cached check (`cargo bench -p keyward-service
 //! --bench check` measures it alone). `client_ip` is the client-address rule alone, for a
-//! request through two trusted proxies.
+//! request through two trusted proxies. `verify/*` is `POST /v1/verify` the same way: the
+//! verifier key's check, the JSON body in and the answer out around the key's check.
 //!
 //! `cargo bench -p keyward-server --bench forward_auth`
 #![allow(clippy::unwrap_used)]
@@ -22,8 +23,9 @@ use std::hint::black_box;
 use std::time::Duration;
 use tower::ServiceExt;
 
-/// A node on a temporary SQLite database (usage log off) and one key's id and secret.
-async fn fixture(dir: &std::path::Path) -> (Keyward, String, String) {
+/// A node on a temporary SQLite database (usage log off), one key's id and secret, and a
+/// verifier key.
+async fn fixture(dir: &std::path::Path) -> Fixture {
     let config = Config {
         database_url: format!("sqlite://{}/keyward.db", dir.display()),
         pepper_file: Some(dir.join("pepper")),
@@ -46,7 +48,7 @@ async fn fixture(dir: &std::path::Path) -> (Keyward, String, String) {
         password: "bench-password-1".into(),
         role: "admin".into(),
         can_manage_keys: true,
-        permissions: vec![GrantInput::Bare("events.*:write".into())],
+        permissions: vec![GrantInput::Bare("events.*:write".into()), GrantInput::Bare("keyward.verify:read".into())],
     };
     keyward.create_admin(&authorize_admin_management(&root).unwrap(), admin, &ctx).await.unwrap();
     let login = keyward.login("bench@example.com", "bench-password-1", &ctx).await.unwrap();
@@ -59,13 +61,27 @@ async fn fixture(dir: &std::path::Path) -> (Keyward, String, String) {
     };
     let issued = keyward.create_key(&access, input, &ctx).await.unwrap();
     let (id, secret) = (issued.view.key.id.to_string(), issued.secret.expose().to_string());
-    (keyward, id, secret)
+    let input = NewKey {
+        name: "verifier".into(),
+        grants: Some(vec![GrantInput::Bare("keyward.verify:read".into())]),
+        ..Default::default()
+    };
+    let verifier = keyward.create_key(&access, input, &ctx).await.unwrap().secret.expose().to_string();
+    Fixture { keyward, id, secret, verifier }
+}
+
+struct Fixture {
+    keyward: Keyward,
+    id: String,
+    secret: String,
+    /// A key holding `keyward.verify:read`, the caller of `/v1/verify`.
+    verifier: String,
 }
 
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (keyward, id, secret) = rt.block_on(fixture(dir.path()));
+    let Fixture { keyward, id, secret, verifier } = rt.block_on(fixture(dir.path()));
     let router = keyward_server::app(keyward);
     let get = |headers: &[(&str, &str)], expect: StatusCode| {
         let mut request = Request::get("/v1/forward-auth");
@@ -95,6 +111,26 @@ fn benches(c: &mut Criterion) {
     group.bench_function("valid_key_basic", |b| {
         b.iter(|| get(&[("authorization", &basic), permission, method], StatusCode::OK))
     });
+    group.finish();
+
+    let verifier = format!("Bearer {verifier}");
+    let post = |body: &str| {
+        let request = Request::post("/v1/verify")
+            .header("authorization", &verifier)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = rt.block_on(router.clone().oneshot(request)).unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        rt.block_on(axum::body::to_bytes(response.into_body(), 4096)).unwrap()
+    };
+    let valid = format!(r#"{{"key":"{secret}","permission":"events.alerts:read","client_ip":"203.0.113.7"}}"#);
+    let unknown =
+        format!(r#"{{"key":"{}","permission":"events.alerts:read","client_ip":"203.0.113.7"}}"#, &mistyped[7..]);
+    let mut group = c.benchmark_group("verify");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("valid_key", |b| b.iter(|| post(&valid)));
+    group.bench_function("malformed_key", |b| b.iter(|| post(&unknown)));
     group.finish();
 
     let trusted = vec!["10.0.0.0/8".parse().unwrap()];

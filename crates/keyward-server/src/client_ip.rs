@@ -13,6 +13,7 @@
 //! This one function serves every request's [`RequestContext`](keyward_service::RequestContext)
 //! and forward-auth, so the two can never disagree.
 
+use crate::header_names::{X_FORWARDED_FOR, X_REAL_IP};
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 use keyward_domain::network::canonical;
@@ -24,7 +25,7 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted_proxies: &[I
     if !is_trusted(peer, trusted_proxies) {
         return Some(peer);
     }
-    let forwarded = headers.get_all("x-forwarded-for");
+    let forwarded = headers.get_all(X_FORWARDED_FOR);
     // Later header lines were appended later, so "right-most" starts at the last line.
     for line in forwarded.iter().rev() {
         let Ok(line) = line.to_str() else { continue };
@@ -36,7 +37,7 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted_proxies: &[I
             }
         }
     }
-    if let Some(ip) = headers.get("x-real-ip").and_then(|v| v.to_str().ok()).and_then(parse_entry) {
+    if let Some(ip) = headers.get(X_REAL_IP).and_then(|v| v.to_str().ok()).and_then(parse_entry) {
         return Some(ip);
     }
     let left_most =

@@ -27,6 +27,7 @@ pub mod metrics;
 
 mod auth;
 mod extract;
+mod header_names;
 mod openapi;
 mod routes;
 mod signed;

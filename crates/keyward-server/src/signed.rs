@@ -11,11 +11,15 @@ use crate::client_ip::is_trusted;
 use crate::dto::SignedRequestDto;
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
+use crate::header_names::{
+    SIGNATURE, SIGNATURE_INPUT, X_FORWARDED_HOST, X_FORWARDED_METHOD, X_FORWARDED_PROTO, X_FORWARDED_URI,
+    X_ORIGINAL_METHOD, X_ORIGINAL_URI,
+};
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -68,17 +72,18 @@ fn headers_into(request: &mut HttpRequest, headers: &HeaderMap) {
 /// carries a signature) checked: the target URI is rebuilt from the scheme and `Host` (or, from
 /// a trusted proxy, `X-Forwarded-Proto` and `X-Forwarded-Host`) and the path.
 pub fn management_request(parts: &Parts, state: &AppState, write: bool) -> Result<Option<HttpRequest>, ApiError> {
-    let signed = parts.headers.contains_key("signature-input") || parts.headers.contains_key("signature");
+    let signed = parts.headers.contains_key(SIGNATURE_INPUT) || parts.headers.contains_key(SIGNATURE);
     if !write && !signed {
         return Ok(None);
     }
     let config = state.keyward.config();
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
     let from_proxy = peer.is_some_and(|ip| is_trusted(ip, &config.trusted_proxies));
-    let forwarded =
-        |name: &str| from_proxy.then(|| parts.headers.get(name).and_then(|v| v.to_str().ok())).flatten().map(str::trim);
-    let scheme = forwarded("x-forwarded-proto").unwrap_or(if config.tls_cert.is_some() { "https" } else { "http" });
-    let authority = forwarded("x-forwarded-host")
+    let forwarded = |name: HeaderName| {
+        from_proxy.then(|| parts.headers.get(name).and_then(|v| v.to_str().ok())).flatten().map(str::trim)
+    };
+    let scheme = forwarded(X_FORWARDED_PROTO).unwrap_or(if config.tls_cert.is_some() { "https" } else { "http" });
+    let authority = forwarded(X_FORWARDED_HOST)
         .or_else(|| parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()))
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("localhost");
@@ -116,22 +121,22 @@ pub fn verify_request(dto: &SignedRequestDto) -> Result<HttpRequest, ApiError> {
 /// header as received. The body is not seen: checking it against `Content-Digest` is then the
 /// upstream's job. `Ok(None)`: the request carries no signature.
 pub fn forwarded_request(headers: &HeaderMap) -> Result<Option<HttpRequest>, ApiError> {
-    if !headers.contains_key("signature-input") && !headers.contains_key("signature") {
+    if !headers.contains_key(SIGNATURE_INPUT) && !headers.contains_key(SIGNATURE) {
         return Ok(None);
     }
-    let get = |names: &[&str]| names.iter().find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()));
+    let get = |names: &[HeaderName]| names.iter().find_map(|n| headers.get(n).and_then(|v| v.to_str().ok()));
     let missing = |what: &str| {
         ApiError::malformed(format!(
             "a signed request needs {what} from the proxy (see docs/DEPLOYMENT.md \"Signed requests behind a proxy\")"
         ))
     };
-    let method = get(&["x-original-method", "x-forwarded-method"]).ok_or_else(|| missing("X-Original-Method"))?;
-    let uri = get(&["x-original-uri", "x-forwarded-uri"]).ok_or_else(|| missing("X-Original-URI"))?.trim();
+    let method = get(&[X_ORIGINAL_METHOD, X_FORWARDED_METHOD]).ok_or_else(|| missing("X-Original-Method"))?;
+    let uri = get(&[X_ORIGINAL_URI, X_FORWARDED_URI]).ok_or_else(|| missing("X-Original-URI"))?.trim();
     let target = if uri.starts_with("http://") || uri.starts_with("https://") {
         uri.to_string()
     } else {
-        let proto = get(&["x-forwarded-proto"]).ok_or_else(|| missing("X-Forwarded-Proto"))?.trim();
-        let host = get(&["x-forwarded-host"]).ok_or_else(|| missing("X-Forwarded-Host"))?.trim();
+        let proto = get(&[X_FORWARDED_PROTO]).ok_or_else(|| missing("X-Forwarded-Proto"))?.trim();
+        let host = get(&[X_FORWARDED_HOST]).ok_or_else(|| missing("X-Forwarded-Host"))?.trim();
         format!("{proto}://{host}{uri}")
     };
     let mut request =

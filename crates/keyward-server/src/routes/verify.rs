@@ -11,12 +11,15 @@ use crate::client_ip::client_ip;
 use crate::dto::{ForwardAuthBody, VerifyRequest, VerifyResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{is_json, parse_json, read_body, unsupported_media_type, VerifierCaller};
+use crate::header_names::{
+    X_API_KEY, X_FORWARDED_METHOD, X_KEYWARD_CODE, X_KEYWARD_KEY_ID, X_KEYWARD_OWNER, X_KEYWARD_PERMISSION,
+    X_KEYWARD_TARGET, X_ORIGINAL_METHOD,
+};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts as _, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use keyward_domain::permission::{Access, Permission};
 use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
 use std::net::{IpAddr, SocketAddr};
@@ -96,12 +99,20 @@ async fn verify_checked(state: &AppState, body: &VerifyRequest<'_>) -> Result<Re
         request: request.as_ref(),
     };
     let verdict = state.keyward.check(query, Channel::Verify).await?;
-    Ok(Json(VerifyResponse::from(&verdict)).into_response())
+    // Serialized straight into a buffer the size of a typical answer (a key with a few grants),
+    // with room for every header it ends with.
+    let mut body = Vec::with_capacity(VERIFY_ANSWER_BYTES);
+    serde_json::to_writer(&mut body, &VerifyResponse::from(&verdict)).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialize a verdict");
+        ApiError::internal()
+    })?;
+    let mut response = Response::new(Body::from(body));
+    *response.headers_mut() = HeaderMap::with_capacity(ANSWER_HEADERS);
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
 }
 
-const KEY_ID_HEADER: HeaderName = HeaderName::from_static("x-keyward-key-id");
-const OWNER_HEADER: HeaderName = HeaderName::from_static("x-keyward-owner");
-const CODE_HEADER: HeaderName = HeaderName::from_static("x-keyward-code");
+const VERIFY_ANSWER_BYTES: usize = 512;
 
 /// Authorization for a reverse proxy (nginx `auth_request`, Traefik ForwardAuth, …).
 ///
@@ -156,7 +167,7 @@ pub(crate) async fn forward_auth_answer(state: &AppState, headers: &HeaderMap, p
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let target = headers.get("x-keyward-target").and_then(|v| v.to_str().ok());
+    let target = headers.get(X_KEYWARD_TARGET).and_then(|v| v.to_str().ok());
     let basic_pair;
     let key = match presented_key(headers) {
         Presented::Direct(k) => k,
@@ -192,10 +203,10 @@ pub(crate) async fn forward_auth_answer(state: &AppState, headers: &HeaderMap, p
             let mut response = answer(StatusCode::OK, "valid", false);
             let h = response.headers_mut();
             if let Ok(v) = HeaderValue::from_str(k.id.as_str()) {
-                h.insert(KEY_ID_HEADER, v);
+                h.insert(X_KEYWARD_KEY_ID, v);
             }
             if let Ok(v) = HeaderValue::from_bytes(k.owner_email.as_bytes()) {
-                h.insert(OWNER_HEADER, v);
+                h.insert(X_KEYWARD_OWNER, v);
             }
             response
         }
@@ -224,7 +235,7 @@ fn presented_key(headers: &HeaderMap) -> Presented<'_> {
             return Presented::Direct(rest);
         }
     }
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+    if let Some(key) = headers.get(X_API_KEY).and_then(|v| v.to_str().ok()) {
         return Presented::Direct(key.trim());
     }
     match authorization {
@@ -236,20 +247,18 @@ fn presented_key(headers: &HeaderMap) -> Presented<'_> {
 
 /// The permission `X-Keyward-Permission` asks for; `400` when it does not parse.
 fn header_permission(headers: &HeaderMap) -> Result<Option<Permission>, ApiError> {
-    let Some(value) = headers.get("x-keyward-permission") else {
+    let Some(value) = headers.get(X_KEYWARD_PERMISSION) else {
         return Ok(None);
     };
     let raw = value.to_str().map_err(|_| ApiError::malformed("X-Keyward-Permission is not printable ASCII"))?.trim();
     let parsed = if raw.contains(':') {
         raw.parse::<Permission>()
     } else {
-        let method = headers
-            .get("x-original-method")
-            .or_else(|| headers.get("x-forwarded-method"))
-            .and_then(|v| v.to_str().ok());
+        let method =
+            headers.get(X_ORIGINAL_METHOD).or_else(|| headers.get(X_FORWARDED_METHOD)).and_then(|v| v.to_str().ok());
         // No method header: the request may change something, so ask for write (fail closed).
         let access = method.map_or(Access::Write, Access::for_method);
-        format!("{raw}:{}", access.as_str()).parse::<Permission>()
+        [raw, ":", access.as_str()].concat().parse::<Permission>()
     };
     parsed.map(Some).map_err(|e| {
         ApiError::malformed(format!(
@@ -260,15 +269,40 @@ fn header_permission(headers: &HeaderMap) -> Result<Option<Permission>, ApiError
 
 const ANSWER_HEADERS: usize = 12;
 
+/// `{"code":"…"}` for every code forward-auth answers, written once at compile time.
+macro_rules! code_bodies {
+    ($($code:literal),* $(,)?) => {
+        fn code_body(code: &'static str) -> Body {
+            match code {
+                $($code => Body::from(concat!("{\"code\":\"", $code, "\"}")),)*
+                other => Body::from(format!("{{\"code\":\"{other}\"}}")),
+            }
+        }
+    };
+}
+
+code_bodies!(
+    "valid",
+    "missing_credential",
+    "not_found",
+    "expired",
+    "revoked",
+    "owner_disabled",
+    "ip_not_allowed",
+    "insufficient_permission",
+    "signature_required",
+    "signature_invalid",
+);
+
 fn answer(status: StatusCode, code: &'static str, invalid_token: bool) -> Response {
-    let mut response = Response::new(Body::from(format!("{{\"code\":\"{code}\"}}")));
+    let mut response = Response::new(code_body(code));
     *response.status_mut() = status;
     // Room for every header the answer ends with (its own, the key's, and the ones
     // `finish_response` adds), so the map is allocated once rather than grown.
     *response.headers_mut() = HeaderMap::with_capacity(ANSWER_HEADERS);
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(CODE_HEADER, HeaderValue::from_static(code));
+    h.insert(X_KEYWARD_CODE, HeaderValue::from_static(code));
     if status == StatusCode::UNAUTHORIZED {
         let challenge = if invalid_token {
             "Bearer realm=\"keyward\", error=\"invalid_token\""
