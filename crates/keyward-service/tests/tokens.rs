@@ -88,6 +88,13 @@ async fn tokens_are_narrowed_by_scope_and_follow_their_key() {
     tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
     assert_eq!(n.code(&tampered, None).await, VerifyCode::NotFound);
     assert_eq!(n.code("eyJhbGciOiJFUzI1NiJ9.e30.AAAA", None).await, VerifyCode::NotFound);
+    // The token is cached by now; the cache answers for that exact string only.
+    let mut in_payload = token.clone().into_bytes();
+    let at = token.find('.').unwrap() + 5;
+    in_payload[at] = if in_payload[at] == b'A' { b'B' } else { b'A' };
+    assert_eq!(n.code(std::str::from_utf8(&in_payload).unwrap(), None).await, VerifyCode::NotFound);
+    assert_eq!(n.code(&format!("{token}A"), None).await, VerifyCode::NotFound);
+    assert_eq!(n.code(&token[..token.len() - 1], None).await, VerifyCode::NotFound);
 
     // The token expires on the clock.
     n.clock.advance(Duration::seconds(3601));

@@ -3,8 +3,10 @@
 //! jwt-format keys.
 //!
 //! Verification cost: the first check of a given JWS pays one ECDSA verification; its verified
-//! claims are then cached under a SHA-256 of the token string (bounded), so later checks cost a
-//! hash and a map lookup. What can change after issuance is checked on *every* check: the key's
+//! claims are then cached under the token string itself (bounded), so later checks cost a map
+//! lookup: a fast hash of the string and a comparison with the whole token held, which is what
+//! makes a hit safe without a cryptographic hash (no other string can match), and what lets a
+//! token cost about what an opaque key costs after its first check. What can change after issuance is checked on *every* check: the key's
 //! status through the verification cache (revoked, expired, deleted, owner disabled, network,
 //! grants) and the token's own expiry and revocation (the in-memory denylist, kept current on
 //! every node through the change feed).
@@ -32,12 +34,12 @@ use keyward_domain::token::{
 };
 use keyward_store::{RevokedToken, SigningKeyRecord};
 use parking_lot::{Mutex, RwLock};
-use sha2::{Digest, Sha256};
 use signing::{KeySet, PublicKey, Sealer};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-/// Verified tokens remembered at most; the cache is emptied when full (cheap, and bounded).
+/// Verified tokens remembered at most (each holds its token string, ~0.5–1 KB); the cache is
+/// emptied when full (cheap, and bounded).
 const VERIFIED_CAPACITY: usize = 100_000;
 /// Length of a token's random `jti` in base62 (≈ 131 bits).
 const JTI_LEN: usize = 22;
@@ -63,7 +65,8 @@ pub(crate) struct Tokens {
     sealer: Sealer,
     keys: RwLock<Arc<KeySet>>,
     last_reload: Mutex<Option<DateTime<Utc>>>,
-    verified: RwLock<HashMap<[u8; 32], Arc<Verified>, foldhash::fast::RandomState>>,
+    /// Only tokens whose signature checked out are held, so it cannot be filled with garbage.
+    verified: RwLock<HashMap<Box<str>, Arc<Verified>, foldhash::fast::RandomState>>,
     /// Revoked access tokens (`jti`) and until when they would have been valid.
     denylist: RwLock<HashMap<Box<str>, DateTime<Utc>, foldhash::fast::RandomState>>,
     /// The server's own base URL, the default issuer when the configuration names none.
@@ -168,10 +171,6 @@ pub struct Jwk {
     pub kid: String,
     pub x: String,
     pub y: String,
-}
-
-fn token_hash(jws: &str) -> [u8; 32] {
-    Sha256::digest(jws.as_bytes()).into()
 }
 
 impl Keyward {
@@ -320,8 +319,7 @@ impl Keyward {
 
     /// The verified content of a JWS, from the cache or by checking its signature once.
     async fn verified(&self, jws: &str) -> Arc<Verified> {
-        let hash = token_hash(jws);
-        if let Some(v) = self.tokens().verified.read().get(&hash) {
+        if let Some(v) = self.tokens().verified.read().get(jws) {
             return v.clone();
         }
         let mut result = self.check_jws_signature(jws);
@@ -340,7 +338,7 @@ impl Keyward {
         if cache.len() >= VERIFIED_CAPACITY {
             cache.clear();
         }
-        cache.insert(hash, verified.clone());
+        cache.insert(jws.into(), verified.clone());
         verified
     }
 
