@@ -22,7 +22,9 @@ CSRF token. API keys holding `keyward.*` permissions are accepted on the same en
 never accepted in a query string.
 
 **Lists** are paginated with `?limit=` (default 50, at most 1000) and `?cursor=`, and answer
-`{"items": [...], "next_cursor": string|null}`. Unknown query parameters are `400`.
+`{"items": [...], "next_cursor": string|null}`. Unknown query parameters are `400`. Only a
+`null` `next_cursor` ends a list: a filtered `GET /v1/keys` examines a bounded number of keys
+per request, so a page may be short or empty while `next_cursor` leads on.
 
 **Log records**: an `actor` is `{"type":"admin","id","email"}`, `{"type":"key","id","email"}`
 (`email` is the key owner's; usage records leave it out) or `{"type":"system"}` (the command

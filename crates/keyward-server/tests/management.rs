@@ -157,6 +157,50 @@ async fn another_admins_key_is_not_found_and_expiry_follows_the_clock() {
     assert_eq!(stats["expired"], 1);
 }
 
+/// One `GET /v1/keys` examines at most `list_walk_limit` keys (3 here) when it tests each
+/// against the filters: a search that has not filled its page by then answers what it found,
+/// even nothing, with a cursor that resumes after the last key examined; following the cursors
+/// finds every match exactly once, and only a `null` cursor ends the listing. A tampered cursor
+/// is a `400`.
+#[tokio::test]
+async fn a_bounded_search_answers_short_pages_with_a_cursor() {
+    let app = start_with(|c| c.list_walk_limit = 3).await;
+    let alice = alice(&app).await;
+    for i in 0..8 {
+        let name = if i % 4 == 0 { format!("svc-{i}-~x") } else { format!("svc-{i}") };
+        create_key(&app, &alice, json!({"name": name})).await;
+        app.clock.advance(Duration::seconds(1));
+    }
+    // Newest first, 3 keys a request: svc-7, svc-6, svc-5 | svc-4-~x, svc-3, svc-2 | svc-1, svc-0-~x.
+    let mut pages = Vec::new();
+    let mut path = "/v1/keys?q=~x&limit=5".to_string();
+    loop {
+        let page = call("GET", &path).bearer(&alice.token).send(&app).await.ok(200);
+        let names: Vec<String> =
+            page["items"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap().to_string()).collect();
+        pages.push(names);
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/keys?q=~x&limit=5&cursor={cursor}"),
+            None => break,
+        }
+        assert!(pages.len() < 10, "the cursor does not move forward");
+    }
+    let expected: [&[&str]; 3] = [&[], &["svc-4-~x"], &["svc-0-~x"]];
+    assert_eq!(pages, expected, "an empty page and a short one, each with a cursor, then the end");
+    // A listing that fills its page within the bound is cut at its last key, as always.
+    let full = call("GET", "/v1/keys?limit=2").bearer(&alice.token).send(&app).await.ok(200);
+    assert_eq!(full["items"].as_array().unwrap().len(), 2);
+    assert!(full["next_cursor"].as_str().is_some());
+
+    for tampered in ["nonsense", "12.", ".abc", "12.ab-c", "99999999999999999999.ab"] {
+        call("GET", &format!("/v1/keys?q=~x&cursor={tampered}"))
+            .bearer(&alice.token)
+            .send(&app)
+            .await
+            .problem(400, "malformed_request");
+    }
+}
+
 #[tokio::test]
 async fn admins_are_managed_by_the_superadmin() {
     let app = start().await;

@@ -46,6 +46,11 @@ pub struct Config {
     /// How far a signed request's `created` may be from the server's clock, in seconds
     /// (RFC 9421 signatures; also how long a nonce is remembered).
     pub signature_max_skew_seconds: u32,
+    /// The most keys one `GET /v1/keys` request examines when it walks the keys newest first
+    /// testing each against the filters (a `?q=` shorter than three characters, a status, a
+    /// large expiry range); a page that reaches it is short (even empty) with a `next_cursor`
+    /// that resumes the search. Bounds the time of one request (about 15 ms at the default).
+    pub list_walk_limit: u32,
     pub scopes: Option<Vec<ScopeDef>>,
     pub roles: Vec<RoleDef>,
 }
@@ -77,6 +82,7 @@ impl Default for Config {
             usage_queue_capacity: 65_536,
             node_name: None,
             signature_max_skew_seconds: 300,
+            list_walk_limit: keyward_store::DEFAULT_LIST_WALK_LIMIT,
             scopes: None,
             roles: Vec::new(),
         }
@@ -113,6 +119,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "usage_queue_capacity",
     "node_name",
     "signature_max_skew_seconds",
+    "list_walk_limit",
     "scopes",
     "roles",
 ];
@@ -165,6 +172,9 @@ impl Config {
         }
         if self.cache_capacity == 0 || self.usage_queue_capacity == 0 {
             return Err(ConfigError("cache_capacity and usage_queue_capacity must be at least 1".into()));
+        }
+        if self.list_walk_limit == 0 {
+            return Err(ConfigError("list_walk_limit must be at least 1".into()));
         }
         self.catalog()?;
         Ok(())
@@ -285,5 +295,13 @@ mod tests {
         assert!(load("[[roles]]\nname = \"r\"\npermissions = [\"nope.x:read\"]\n", &[]).is_err());
         assert!(load("key_prefix = \"BAD\"", &[]).is_err());
         assert!(load("tls_cert = \"a.pem\"", &[]).is_err());
+    }
+
+    #[test]
+    fn the_list_walk_limit_defaults_to_the_stores_and_is_at_least_one() {
+        assert_eq!(Config::default().list_walk_limit, keyward_store::DEFAULT_LIST_WALK_LIMIT);
+        assert_eq!(load("", &[("KEYWARD_LIST_WALK_LIMIT", "7")]).unwrap().list_walk_limit, 7);
+        let err = load("list_walk_limit = 0", &[]).unwrap_err();
+        assert!(err.to_string().contains("list_walk_limit"), "{err}");
     }
 }

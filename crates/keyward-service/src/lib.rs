@@ -128,7 +128,8 @@ impl Keyward {
     pub async fn start(options: Options) -> ServiceResult<(Keyward, StartupReport)> {
         let Options { config, clock, env, bootstrap } = options;
         let catalog = config.catalog().map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let store = keyward_store::open(&config.database_url).await?;
+        let store_options = keyward_store::StoreOptions { list_walk_limit: config.list_walk_limit };
+        let store = keyward_store::open_with(&config.database_url, store_options).await?;
         let mut report = StartupReport::default();
         let pepper = pepper::load(&config, store.as_ref(), env.as_ref(), &mut report.warnings).await?;
         let cache = cache::VerifyCache::new(config.cache_capacity);

@@ -204,12 +204,36 @@ pub trait Store:
     fn pool_stats(&self) -> PoolStats;
 }
 
+pub use queries::DEFAULT_LIST_WALK_LIMIT;
+
+/// How a store behaves where both backends offer a choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The most keys one listing request reads of a walk: the newest-first index, each key
+    /// tested against the filters (`?q=` shorter than a trigram, `status=`, a large expiry
+    /// range). When the walk reaches it before the page is full, the page holds the matches
+    /// found so far (possibly none) and its next cursor resumes the walk after the last key
+    /// examined. Default [`DEFAULT_LIST_WALK_LIMIT`]; tests set it small.
+    pub list_walk_limit: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { list_walk_limit: DEFAULT_LIST_WALK_LIMIT }
+    }
+}
+
 /// Opens the store a URL names: `sqlite://path` (created when missing) or `postgres://…`.
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    open_with(url, StoreOptions::default()).await
+}
+
+/// [`open`] with options other than the defaults.
+pub async fn open_with(url: &str, options: StoreOptions) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url, options).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(std::sync::Arc::new(postgres::PostgresStore::open(url).await?))
+        Ok(std::sync::Arc::new(postgres::PostgresStore::open(url, options).await?))
     } else {
         Err(StoreError::Backend(format!(
             "unsupported database URL scheme in {url:?}: use sqlite://PATH or postgres://…"

@@ -25,6 +25,7 @@ const AUDIT_CHAIN_LOCK: i64 = 0x6b65_7977_6172_6401;
 
 pub struct PostgresStore {
     pool: PgPool,
+    options: StoreOptions,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -44,16 +45,16 @@ fn backend(e: sqlx::Error) -> StoreError {
 
 impl PostgresStore {
     /// Connects to the database at `url` and migrates it.
-    pub async fn open(url: &str) -> StoreResult<PostgresStore> {
-        let options = PgConnectOptions::from_str(url).map_err(backend)?;
+    pub async fn open(url: &str, options: StoreOptions) -> StoreResult<PostgresStore> {
+        let connect = PgConnectOptions::from_str(url).map_err(backend)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(connect)
             .await
             .map_err(backend)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, options })
     }
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
@@ -356,6 +357,7 @@ impl KeyStore for PostgresStore {
     }
 
     async fn list_keys(&self, query: &KeyQuery) -> StoreResult<Page<KeyWithOwner>> {
+        let cursor = query.cursor.as_deref().map(parse_key_cursor).transpose()?;
         let search = crate::queries::Search { like: "ILIKE", trigram: trigram_match };
         let mut plan = crate::queries::ListPlan::default();
         let mut owners = Vec::new();
@@ -375,16 +377,19 @@ impl KeyStore for PostgresStore {
             let n: i64 = qb.build_query_scalar().fetch_one(&self.pool).await.map_err(backend)?;
             plan.seek_expiry = n <= crate::queries::SEEK_LIMIT;
         }
-        let mut qb = crate::queries::list_keys::<Postgres>(query, &search, &owners, plan)?;
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let mut items = rows.iter().map(key_from).collect::<StoreResult<Vec<_>>>()?;
-        let next_cursor = if items.len() > query.limit as usize {
-            items.truncate(query.limit as usize);
-            items.last().map(|k| key_cursor(&k.key))
-        } else {
-            None
+        let scope = plan.walk(query, &owners);
+        let limit = self.options.list_walk_limit;
+        let stop = match crate::queries::walk_stop::<Postgres>(query, cursor.as_ref(), &owners, scope, limit) {
+            Some(mut qb) => {
+                crate::queries::stop_from(qb.build_query_as().fetch_all(&self.pool).await.map_err(backend)?)
+            }
+            None => None,
         };
-        Ok(Page { items, next_cursor })
+        let mut qb =
+            crate::queries::list_keys::<Postgres>(query, cursor.as_ref(), stop.as_ref(), &search, &owners, plan);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let items = rows.iter().map(key_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(crate::queries::finish_page(items, query.limit, stop))
     }
 
     async fn key_stats(&self, query: &StatsQuery) -> StoreResult<KeyStats> {

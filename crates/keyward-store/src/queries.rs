@@ -3,8 +3,8 @@
 //! trigram match and `GREATEST`.
 
 use crate::codec::millis;
-use crate::rows::{like_pattern, parse_key_cursor, KEY_COLUMNS, KEY_SOURCE, LOG_COLUMNS};
-use crate::{KeyQuery, KeyStats, LogQuery, StatsQuery, StatusFilter, StoreError, StoreResult};
+use crate::rows::{key_cursor, like_pattern, position_cursor, Position, KEY_COLUMNS, KEY_SOURCE, LOG_COLUMNS};
+use crate::{KeyQuery, KeyStats, KeyWithOwner, LogQuery, Page, StatsQuery, StatusFilter, StoreError, StoreResult};
 use keyward_domain::policy::Visibility;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
@@ -26,8 +26,16 @@ pub(crate) struct Search<'a, DB: Database> {
 
 /// The dividing line between reading a filter's keys from its index and sorting them (up to
 /// this many keys), and walking the newest-first index and skipping the others (more than this
-/// many match, so at 10^6 keys a page is found within about 25,000 index entries).
+/// many match, so at 10^6 keys a page is found within about 25,000 index entries; a walk is
+/// bounded anyway, see [`DEFAULT_LIST_WALK_LIMIT`]).
 pub(crate) const SEEK_LIMIT: i64 = 2_000;
+
+/// The production default of [`crate::StoreOptions::list_walk_limit`]: the most keys one
+/// listing request reads of a newest-first walk. Testing each key of a walk against the filters
+/// costs about 2–3 µs on either backend at 10^6 keys (a `LIKE`/`ILIKE` over three columns of a
+/// row read from anywhere in the table), so a request stays near 15 ms even when nothing
+/// matches; it is above the largest page (1,000) and above [`SEEK_LIMIT`].
+pub const DEFAULT_LIST_WALK_LIMIT: u32 = 5_000;
 
 /// Which index serves a listing: decided by the store from bounded counts where the planner
 /// cannot tell from a bound parameter how many keys a range or a substring holds (SQLite keeps
@@ -41,17 +49,50 @@ pub(crate) struct ListPlan {
     pub text: TextPlan,
 }
 
+/// The keys a listing walks newest first, testing each against its filters; a bounded walk
+/// reads at most `list_walk_limit` of them per request (see [`walk_stop`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WalkScope {
+    /// No walk: every branch reads a seek's matches (at most [`SEEK_LIMIT`]) and sorts them.
+    None,
+    /// The keys the caller may see (and `?owner=`'s): the listing without `?q=`, or `?q=`'s
+    /// text branch walking with `LIKE`.
+    Visible,
+    /// Only the keys of the owners whose email matches `?q=`, when the text branch is served by
+    /// the trigram index: the owners' branch is the one walk.
+    Owners,
+}
+
+impl ListPlan {
+    /// Which keys this listing walks, given the owners whose email matched `?q=`.
+    pub(crate) fn walk(&self, query: &KeyQuery, owners: &[String]) -> WalkScope {
+        let has_range = query.status == StatusFilter::Expired || query.expiring_before.is_some();
+        if has_range && self.seek_expiry {
+            return WalkScope::None;
+        }
+        match &query.q {
+            None => WalkScope::Visible,
+            Some(_) if self.text == TextPlan::Walk => WalkScope::Visible,
+            Some(_) if !owners.is_empty() => WalkScope::Owners,
+            Some(_) => WalkScope::None,
+        }
+    }
+}
+
 /// How the text branch of `?q=` is served.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum TextPlan {
-    /// `LIKE` on each key in the newest-first walk: a query shorter than a trigram, or a
-    /// substring more than [`SEEK_LIMIT`] keys hold (a page is found early).
+    /// `LIKE` on each key in the newest-first walk, bounded per request: a query shorter than a
+    /// trigram, or a substring more than [`SEEK_LIMIT`] keys hold (a page is found early).
     #[default]
     Walk,
     /// The trigram index's matches (at most [`SEEK_LIMIT`]), read and sorted.
     Seek,
     /// The trigram condition, and the planner chooses between the index and the walk from its
-    /// statistics of the indexed expression (PostgreSQL).
+    /// statistics of the indexed expression (PostgreSQL). Not bounded by the store (it cannot
+    /// tell which the planner chose; bounding the index's matches too would cut a rare
+    /// substring's one page into hundreds): the planner walks only a substring its statistics
+    /// find common, which fills a page early.
     Planner,
 }
 
@@ -120,6 +161,94 @@ where
     qb
 }
 
+/// Where this request's walk stops: `SELECT created_at, id` of the `walk_limit`-th key of the
+/// walk after the cursor, and of the one after it, from the newest-first index alone (no row is
+/// read). Two rows: the walk goes on past the first, so the page is cut there ([`list_keys`]'s
+/// `stop`) and, unless it fills first, the next cursor points at it. Fewer: the rest of the walk
+/// is within the bound. `None` when the listing does not walk.
+///
+/// The bound counts every key of the walk, whatever the filters make of it (a deleted or revoked
+/// key, a key `?q=` does not match): that is what the walk costs.
+pub(crate) fn walk_stop<'a, DB: Database>(
+    query: &KeyQuery,
+    cursor: Option<&Position>,
+    owners: &[String],
+    scope: WalkScope,
+    walk_limit: u32,
+) -> Option<QueryBuilder<'a, DB>>
+where
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    if scope == WalkScope::None {
+        return None;
+    }
+    let mut qb = QueryBuilder::new("SELECT k.created_at, k.id FROM api_keys k WHERE TRUE");
+    push_owner(&mut qb, query, "k.owner_id");
+    if scope == WalkScope::Owners {
+        push_owner_list(&mut qb, owners);
+    }
+    push_after(&mut qb, cursor, false);
+    qb.push(" ORDER BY k.created_at DESC, k.id DESC LIMIT 2 OFFSET ").push_bind(i64::from(walk_limit.max(1)) - 1);
+    Some(qb)
+}
+
+/// The stop [`walk_stop`]'s rows give: the first of two.
+pub(crate) fn stop_from(mut rows: Vec<Position>) -> Option<Position> {
+    (rows.len() == 2).then(|| rows.swap_remove(0))
+}
+
+/// A page from the rows of [`list_keys`] (one more than the limit when a next page exists):
+/// the next cursor points after the last key shown when the page is full, else where the walk
+/// stopped (the page may then be short, even empty), else nowhere: the listing is complete.
+pub(crate) fn finish_page(mut items: Vec<KeyWithOwner>, limit: u32, stop: Option<Position>) -> Page<KeyWithOwner> {
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|k| key_cursor(&k.key))
+    } else {
+        stop.as_ref().map(position_cursor)
+    };
+    Page { items, next_cursor }
+}
+
+/// `AND k.owner_id IN (…)`.
+fn push_owner_list<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>, owners: &[String])
+where
+    String: Encode<'a, DB> + Type<DB>,
+{
+    qb.push(" AND k.owner_id IN (");
+    let mut list = qb.separated(", ");
+    for id in owners {
+        list.push_bind(id.clone());
+    }
+    qb.push(")");
+}
+
+/// Keys after `cursor` in the newest-first order (a row value, which both dialects serve as a
+/// range of the `(created_at, id)` indexes; `sorted`: hidden from them with `+`).
+fn push_after<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>, cursor: Option<&Position>, sorted: bool)
+where
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    if let Some((ms, id)) = cursor {
+        let column = if sorted { "+k.created_at" } else { "k.created_at" };
+        qb.push(format!(" AND ({column}, k.id) < (")).push_bind(*ms).push(", ").push_bind(id.clone()).push(")");
+    }
+}
+
+/// Keys at or before the walk's stop (newest first), as [`push_after`].
+fn push_until<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>, stop: Option<&Position>, sorted: bool)
+where
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    if let Some((ms, id)) = stop {
+        let column = if sorted { "+k.created_at" } else { "k.created_at" };
+        qb.push(format!(" AND ({column}, k.id) >= (")).push_bind(*ms).push(", ").push_bind(id.clone()).push(")");
+    }
+}
+
 /// `SELECT … FROM api_keys` for a listing page, newest first: one row more than the limit, to
 /// tell whether a next page exists.
 ///
@@ -127,18 +256,22 @@ where
 /// branches, each served by an index and each cut to a page: the keys whose text matches (see
 /// [`TextPlan`]), and, when `owners` (from [`matching_owners`]) is not empty, the keys
 /// of those owners (the per-owner index); their `UNION` is sorted and cut to a page.
+///
+/// Every branch reads only the keys after `cursor` and, when the walk is bounded, at or before
+/// `stop` (from [`walk_stop`]): the keys the walk examines in this request.
 pub(crate) fn list_keys<'a, DB: Database>(
     query: &KeyQuery,
+    cursor: Option<&Position>,
+    stop: Option<&Position>,
     search: &Search<'a, DB>,
     owners: &[String],
     plan: ListPlan,
-) -> StoreResult<QueryBuilder<'a, DB>>
+) -> QueryBuilder<'a, DB>
 where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let cursor = query.cursor.as_deref().map(parse_key_cursor).transpose()?;
-    let page = Page { query, cursor: cursor.as_ref(), plan };
+    let page = Branch { query, cursor, stop, plan };
     let mut qb = QueryBuilder::new("");
     match &query.q {
         Some(q) if !owners.is_empty() => {
@@ -151,17 +284,18 @@ where
         Some(q) => page.push(&mut qb, Some((search, q)), &[]),
         None => page.push(&mut qb, None, &[]),
     }
-    Ok(qb)
+    qb
 }
 
 /// One branch of a listing: the keys matching every filter, newest first, one page.
-struct Page<'q> {
+struct Branch<'q> {
     query: &'q KeyQuery,
-    cursor: Option<&'q (i64, String)>,
+    cursor: Option<&'q Position>,
+    stop: Option<&'q Position>,
     plan: ListPlan,
 }
 
-impl Page<'_> {
+impl Branch<'_> {
     /// `text`: the `?q=` text branch; `owners`: the branch of keys whose owner's email matched.
     fn push<'a, DB: Database>(
         &self,
@@ -206,24 +340,13 @@ impl Page<'_> {
             None => {}
         }
         if !owners.is_empty() {
-            qb.push(" AND k.owner_id IN (");
-            let mut list = qb.separated(", ");
-            for id in owners {
-                list.push_bind(id.clone());
-            }
-            qb.push(")");
+            push_owner_list(qb, owners);
         }
-        if let Some((ms, id)) = self.cursor {
-            qb.push(" AND (k.created_at < ")
-                .push_bind(*ms)
-                .push(" OR (k.created_at = ")
-                .push_bind(*ms)
-                .push(" AND k.id < ")
-                .push_bind(id.clone())
-                .push("))");
-        }
-        // A seek sorts what its index found; a walk reads the newest-first index in order.
+        // A seek sorts what its index found; a walk reads the newest-first index in order, from
+        // the cursor to the stop.
         let sorted = seek_text || (has_range && plan.seek_expiry);
+        push_after(qb, self.cursor, sorted);
+        push_until(qb, self.stop, sorted);
         qb.push(if sorted {
             " ORDER BY +k.created_at DESC, k.id DESC"
         } else {

@@ -172,12 +172,25 @@ impl TryFrom<LogRow> for LogRecord {
     }
 }
 
-/// Cursor of a key listing: `<created_at ms>.<id>` of the last item.
+/// A key's place in the newest-first order of listings: its `created_at` in milliseconds and
+/// its id (`ORDER BY created_at DESC, id DESC`).
+pub(crate) type Position = (i64, String);
+
+/// Cursor of a key listing: `<created_at ms>.<id>` of the last key the request examined (the
+/// last item of a full page, or where a bounded walk stopped). The next page starts after it.
 pub(crate) fn key_cursor(k: &ApiKey) -> String {
     format!("{}.{}", millis(k.created_at), k.id)
 }
 
-pub(crate) fn parse_key_cursor(c: &str) -> StoreResult<(i64, String)> {
+/// [`key_cursor`] of a position.
+pub(crate) fn position_cursor((ms, id): &Position) -> String {
+    format!("{ms}.{id}")
+}
+
+/// The position a cursor names; anything [`key_cursor`] cannot have made is `InvalidCursor`
+/// (a `400` for the client). Any well-formed position is a place in the order, so a cursor
+/// changed by hand can only move where the listing resumes.
+pub(crate) fn parse_key_cursor(c: &str) -> StoreResult<Position> {
     let (ms, id) = c.split_once('.').ok_or(StoreError::InvalidCursor)?;
     let ms = ms.parse().map_err(|_| StoreError::InvalidCursor)?;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {

@@ -20,6 +20,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    options: StoreOptions,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -39,8 +40,8 @@ fn backend(e: sqlx::Error) -> StoreError {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and migrates it.
-    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
-        let options = SqliteConnectOptions::from_str(url)
+    pub async fn open(url: &str, options: StoreOptions) -> StoreResult<SqliteStore> {
+        let connect = SqliteConnectOptions::from_str(url)
             .map_err(backend)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -48,11 +49,11 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let writer =
-            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(backend)?;
+            SqlitePoolOptions::new().max_connections(1).connect_with(connect.clone()).await.map_err(backend)?;
         MIGRATOR.run(&writer).await.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
         let reader =
-            SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await.map_err(backend)?;
-        Ok(SqliteStore { writer, reader })
+            SqlitePoolOptions::new().max_connections(4).connect_with(connect.read_only(true)).await.map_err(backend)?;
+        Ok(SqliteStore { writer, reader, options })
     }
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
@@ -339,6 +340,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn list_keys(&self, query: &KeyQuery) -> StoreResult<Page<KeyWithOwner>> {
+        let cursor = query.cursor.as_deref().map(parse_key_cursor).transpose()?;
         let search = crate::queries::Search { like: "LIKE", trigram: trigram_match };
         let mut plan = crate::queries::ListPlan::default();
         let mut owners = Vec::new();
@@ -366,16 +368,18 @@ impl KeyStore for SqliteStore {
             let n: i64 = qb.build_query_scalar().fetch_one(&self.reader).await.map_err(backend)?;
             plan.seek_expiry = n <= crate::queries::SEEK_LIMIT;
         }
-        let mut qb = crate::queries::list_keys::<Sqlite>(query, &search, &owners, plan)?;
-        let rows = qb.build().fetch_all(&self.reader).await.map_err(backend)?;
-        let mut items = rows.iter().map(key_from).collect::<StoreResult<Vec<_>>>()?;
-        let next_cursor = if items.len() > query.limit as usize {
-            items.truncate(query.limit as usize);
-            items.last().map(|k| key_cursor(&k.key))
-        } else {
-            None
+        let scope = plan.walk(query, &owners);
+        let limit = self.options.list_walk_limit;
+        let stop = match crate::queries::walk_stop::<Sqlite>(query, cursor.as_ref(), &owners, scope, limit) {
+            Some(mut qb) => {
+                crate::queries::stop_from(qb.build_query_as().fetch_all(&self.reader).await.map_err(backend)?)
+            }
+            None => None,
         };
-        Ok(Page { items, next_cursor })
+        let mut qb = crate::queries::list_keys::<Sqlite>(query, cursor.as_ref(), stop.as_ref(), &search, &owners, plan);
+        let rows = qb.build().fetch_all(&self.reader).await.map_err(backend)?;
+        let items = rows.iter().map(key_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(crate::queries::finish_page(items, query.limit, stop))
     }
 
     async fn key_stats(&self, query: &StatsQuery) -> StoreResult<KeyStats> {

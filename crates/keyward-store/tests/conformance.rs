@@ -383,10 +383,165 @@ async fn key_search(store: Arc<dyn Store>) {
     assert!(got.is_empty());
 }
 
+/// Every page of a listing with its cursor, following `next_cursor` until it is `null`.
+async fn pages(store: &Arc<dyn Store>, mut q: KeyQuery) -> Vec<Page<KeyWithOwner>> {
+    let mut out = Vec::new();
+    loop {
+        let page = store.list_keys(&q).await.unwrap();
+        assert!(page.items.len() <= q.limit as usize);
+        assert!(out.len() < 10_000, "the cursor does not move forward");
+        let next = page.next_cursor.clone();
+        out.push(page);
+        match next {
+            Some(c) => q.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+fn page_names(pages: &[Page<KeyWithOwner>]) -> Vec<String> {
+    pages.iter().flat_map(|p| p.items.iter().map(|k| k.key.name.clone())).collect()
+}
+
+/// The bounded walk (`list_walk_limit`, 7 here): no request reads more than 7 keys of a walk,
+/// so a page may be short or empty with a next cursor that resumes the walk where it stopped;
+/// following the cursors still gives exactly the listing, newest first, for short `?q=`, every
+/// status, `?owner=`, an admin's visibility and owners matched by email. Keys marked `~z` are
+/// alice's, 8 of her keys apart, so a page of hers never holds two of them unless a request read
+/// more than 7 keys; deleted keys are walked too (the bound counts what the walk reads).
+async fn bounded_walk(url: &str) {
+    const BOUND: u32 = 7;
+    let store = open_with(url, StoreOptions { list_walk_limit: BOUND }).await.unwrap();
+    let alice = admin("alice@example.com");
+    let bob = admin("bob@corp.test");
+    for a in [&alice, &bob] {
+        store.insert_admin(a, &record("admin.created", None)).await.unwrap();
+    }
+    let (t0, now) = (now() - Duration::hours(1), now());
+    let mut all: Vec<(ApiKey, &Admin)> = Vec::new();
+    for i in 0..300 {
+        let owner = if i % 3 == 0 { &bob } else { &alice };
+        let name = match i {
+            _ if i % 12 == 1 => format!("svc-{i}~z"),
+            _ if i % 97 == 5 => format!("svc-{i}-b@x"),
+            _ if i % 101 == 7 => format!("CORP-{i}"),
+            _ => format!("svc-{i}"),
+        };
+        let mut k = key(owner, &name, t0 + Duration::seconds(i));
+        k.description = Some(if i % 4 == 1 { format!("Zq team {i}") } else { format!("plain {i}") });
+        k.expires_at = match i {
+            _ if i % 7 == 0 => Some(now - Duration::minutes(1)),
+            _ if i % 13 == 0 => None,
+            _ => Some(now + Duration::days(1 + i % 20)),
+        };
+        if i % 5 == 0 {
+            k.revoked_at = Some(now);
+        }
+        if i % 11 == 0 {
+            k.revoked_at = Some(now);
+            k.deleted_at = Some(now);
+        }
+        store.insert_key(&k, &record("key.created", Some(&k))).await.unwrap();
+        all.push((k, owner));
+    }
+    // The expected listing, computed here from every key: newest first.
+    let expect = |q: &KeyQuery| -> Vec<String> {
+        let mut v: Vec<&(ApiKey, &Admin)> = all
+            .iter()
+            .filter(|(k, o)| {
+                let live = k.revoked_at.is_none();
+                let expired = k.expires_at.is_some_and(|e| e <= now);
+                k.deleted_at.is_none()
+                    && q.visibility.can_see(&k.owner_id)
+                    && q.owner.as_ref().is_none_or(|w| *w == k.owner_id)
+                    && match q.status {
+                        StatusFilter::All => true,
+                        StatusFilter::Active => live && !expired,
+                        StatusFilter::Expired => live && expired,
+                        StatusFilter::Revoked => !live,
+                    }
+                    && q.expiring_before.is_none_or(|b| live && k.expires_at.is_some_and(|e| e > now && e <= b))
+                    && q.q.as_ref().is_none_or(|needle| {
+                        let needle = needle.to_lowercase();
+                        [k.id.as_str(), &k.name, k.description.as_deref().unwrap_or(""), &o.email]
+                            .iter()
+                            .any(|f| f.to_lowercase().contains(&needle))
+                    })
+            })
+            .collect();
+        v.sort_by(|a, b| (b.0.created_at, b.0.id.as_str()).cmp(&(a.0.created_at, a.0.id.as_str())));
+        v.into_iter().map(|(k, _)| k.name.clone()).collect()
+    };
+    let ask = |visibility: Visibility, q: Option<&str>, status: StatusFilter, limit: u32| KeyQuery {
+        q: q.map(str::to_string),
+        status,
+        now,
+        ..query(visibility, limit)
+    };
+    let alices = Visibility::OwnedBy(alice.id.clone());
+    // Every key each caller's walk reads, deleted ones included.
+    let walked = |v: &Visibility| all.iter().filter(|(k, _)| v.can_see(&k.owner_id)).count() as u32;
+
+    // (1) Following the cursors gives exactly the listing.
+    let statuses = [StatusFilter::All, StatusFilter::Active, StatusFilter::Expired, StatusFilter::Revoked];
+    for visibility in [Visibility::All, alices.clone()] {
+        for owner in [None, Some(bob.id.clone())] {
+            for status in statuses {
+                for q in [None, Some("~z"), Some("b@"), Some("Q"), Some("7"), Some("corp")] {
+                    let listing = KeyQuery { owner: owner.clone(), ..ask(visibility.clone(), q, status, 3) };
+                    let got = page_names(&pages(&store, listing.clone()).await);
+                    assert_eq!(got, expect(&listing), "{visibility:?} owner={owner:?} {status:?} q={q:?}");
+                }
+            }
+        }
+    }
+    for limit in [1, 50] {
+        let listing = ask(Visibility::All, Some("e"), StatusFilter::Active, limit);
+        assert_eq!(page_names(&pages(&store, listing.clone()).await), expect(&listing), "limit {limit}");
+    }
+    let expiring =
+        KeyQuery { expiring_before: Some(now + Duration::days(5)), ..ask(alices.clone(), None, StatusFilter::All, 4) };
+    assert_eq!(page_names(&pages(&store, expiring.clone()).await), expect(&expiring), "an expiry range");
+    assert!(expect(&ask(Visibility::All, Some("b@"), StatusFilter::All, 3)).len() > 90, "owners matched by email");
+
+    // (2) A query nothing matches: empty pages with a cursor until the walk ends, then `null`;
+    // each request read 7 keys, so the walk took every visible key / 7 requests.
+    for visibility in [Visibility::All, alices.clone()] {
+        let got = pages(&store, ask(visibility.clone(), Some("#!"), StatusFilter::All, 50)).await;
+        assert!(got.iter().all(|p| p.items.is_empty()), "{visibility:?}");
+        assert!(got[..got.len() - 1].iter().all(|p| p.next_cursor.is_some()));
+        assert_eq!(got.len() as u32, walked(&visibility).div_ceil(BOUND), "{visibility:?}");
+    }
+
+    // (3) No request reads more than 7 keys: the `~z` keys are 8 of alice's keys apart (12 of
+    // all keys), so no page holds two, and the walk took as many requests as there are 7-key
+    // stretches of the keys the caller may see.
+    for (visibility, status) in [(Visibility::All, StatusFilter::All), (alices.clone(), StatusFilter::Active)] {
+        let listing = ask(visibility.clone(), Some("~z"), status, 5);
+        let got = pages(&store, listing.clone()).await;
+        assert!(got.iter().all(|p| p.items.len() <= 1), "a page spans more than 7 keys: {visibility:?}");
+        assert_eq!(got.len() as u32, walked(&visibility).div_ceil(BOUND), "{visibility:?}");
+        assert!(got.iter().any(|p| p.items.is_empty() && p.next_cursor.is_some()), "a short page with a cursor");
+        assert_eq!(page_names(&got), expect(&listing));
+        assert!(expect(&listing).len() >= 10);
+    }
+
+    // (4) A cursor this store did not make is refused; any well-formed one is only a place in
+    // the order (here: before every key, so nothing follows).
+    for bad in ["nonsense", "", "12", "12.", ".abc", "x.abc", "12.ab-c", "12.a b", "99999999999999999999.a"] {
+        let tampered = KeyQuery { cursor: Some(bad.into()), ..ask(Visibility::All, Some("~z"), StatusFilter::All, 5) };
+        assert!(matches!(store.list_keys(&tampered).await, Err(StoreError::InvalidCursor)), "{bad:?}");
+    }
+    let past = KeyQuery { cursor: Some("0.a".into()), ..ask(Visibility::All, Some("~z"), StatusFilter::All, 5) };
+    let page = store.list_keys(&past).await.unwrap();
+    assert!(page.items.is_empty() && page.next_cursor.is_none());
+}
+
 /// `status=expired`, `expiring_within_days` and `?q=` page alike whether the keys they select
 /// are few (read from the range or trigram index and sorted) or many (found in the newest-first
 /// walk): more than `SEEK_LIMIT` (2,000) keys expire here.
-async fn expiry_ranges_dense_and_sparse(store: Arc<dyn Store>) {
+async fn expiry_ranges_dense_and_sparse(url: &str) {
+    let store = open(url).await.unwrap();
     let alice = admin("alice@example.com");
     store.insert_admin(&alice, &record("admin.created", None)).await.unwrap();
     let (t0, now) = (now() - Duration::hours(3), now());
@@ -424,13 +579,25 @@ async fn expiry_ranges_dense_and_sparse(store: Arc<dyn Store>) {
     assert_eq!(walk(&store, common).await, newest_first, "a common substring");
     let rare = KeyQuery { q: Some("bout K00".into()), expiring_before: None, limit: 30, ..q.clone() };
     assert_eq!(walk(&store, rare).await, newest_first[2_100..], "a rare substring");
-    let narrow = KeyQuery { expiring_before: Some(now + Duration::days(1) + Duration::minutes(1)), ..q };
+    let narrow = KeyQuery { expiring_before: Some(now + Duration::days(1) + Duration::minutes(1)), ..q.clone() };
     let one_day: Vec<String> = expiring.iter().filter(|n| n[1..].parse::<i64>().unwrap() % 20 == 0).cloned().collect();
     assert_eq!(walk(&store, narrow).await, one_day);
+
+    // Bounded to 7 keys a request, the walks of a dense range and of a common substring page
+    // alike; the dense range's walk takes a request per 7 keys (2,200 / 7).
+    let bounded = open_with(url, StoreOptions { list_walk_limit: 7 }).await.unwrap();
+    let got = pages(&bounded, q.clone()).await;
+    assert_eq!(page_names(&got), expiring, "a dense range, bounded");
+    assert_eq!(got.len(), 2_200usize.div_ceil(7));
+    assert!(got.iter().all(|p| p.items.len() <= 7));
+    let common = KeyQuery { q: Some("ABOUT k".into()), expiring_before: None, limit: 20, ..q.clone() };
+    assert_eq!(walk(&bounded, common).await, newest_first, "a common substring, bounded");
+    let sparse = KeyQuery { expiring_before: None, status: StatusFilter::Expired, ..q };
+    assert_eq!(walk(&bounded, sparse).await, expired, "a sparse range is a seek, not a walk");
 }
 
 /// Runs one suite on one backend's fresh database (skipped loudly when PostgreSQL is absent
-/// outside CI).
+/// outside CI); `url`: the suite opens the database itself.
 macro_rules! on_backends {
     ($suite:ident: $sqlite:ident, $postgres:ident) => {
         #[tokio::test]
@@ -447,6 +614,21 @@ macro_rules! on_backends {
             $suite(open(&db.url).await.unwrap()).await;
         }
     };
+    (url $suite:ident: $sqlite:ident, $postgres:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let db = TestDatabase::on(Backend::Sqlite).unwrap();
+            $suite(&db.url).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            let Some(db) = TestDatabase::on(Backend::Postgres) else {
+                return;
+            };
+            $suite(&db.url).await;
+        }
+    };
 }
 
 on_backends!(admins_and_keys: sqlite_admins_and_keys, postgres_admins_and_keys);
@@ -456,7 +638,8 @@ on_backends!(reopens_a_migrated_database: sqlite_reopens, postgres_reopens);
 on_backends!(usage_batches_and_retention: sqlite_usage, postgres_usage);
 on_backends!(nonces_are_single_use: sqlite_nonces, postgres_nonces);
 on_backends!(key_search: sqlite_key_search, postgres_key_search);
-on_backends!(expiry_ranges_dense_and_sparse: sqlite_expiry_ranges, postgres_expiry_ranges);
+on_backends!(url expiry_ranges_dense_and_sparse: sqlite_expiry_ranges, postgres_expiry_ranges);
+on_backends!(url bounded_walk: sqlite_bounded_walk, postgres_bounded_walk);
 
 async fn nonces_are_single_use(store: Arc<dyn Store>) {
     let (a, b) = (KeyId::from_string("key-a"), KeyId::from_string("key-b"));

@@ -323,7 +323,8 @@ pub struct KeyListArgs {
     /// Only active keys expiring within N days
     #[arg(long, value_name = "N")]
     pub expiring_within_days: Option<u32>,
-    /// Page size (server default 50, max 1000)
+    /// Page size (server default 50, max 1000); a page may hold fewer keys, even none, and still
+    /// have a next page (the server searches a bounded number of keys per request)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: Option<u32>,
     /// Continue from this cursor (from a previous page)

@@ -140,6 +140,34 @@ fn login_and_key_lifecycle_through_the_cli() {
     assert!(unknown.stderr.contains("error:"), "{}", unknown.stderr);
 }
 
+/// `keys list` against a server that examines at most 3 keys per request: a page may be empty
+/// with a next cursor (said so, not "No keys."), and `--all` follows the cursor across short
+/// and empty pages to every match.
+#[test]
+fn keys_list_follows_the_cursor_across_short_pages() {
+    let w = World::on(Server::start_env(&[("KEYWARD_LIST_WALK_LIMIT", "3")]));
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli { server: Some(&w.srv.base), config_dir: home.path() };
+    let r = cli.run(&["login", "--email", &w.admin.email, "--password-stdin"], Some(&w.admin.password));
+    assert!(r.ok, "{}", r.stderr);
+    // Newest first, 3 keys a request: svc-7, svc-6, svc-5 | svc-4, svc-3, svc-2 | the matches.
+    for i in 0..8 {
+        w.key(&if i < 2 { format!("svc-{i}-~x") } else { format!("svc-{i}") }, json!({}));
+    }
+    let first = cli.run(&["keys", "list", "--q", "~x"], None);
+    assert!(first.ok, "{}", first.stderr);
+    assert!(first.stdout.contains("No matches in the keys searched so far"), "{}", first.stdout);
+    assert!(first.stderr.contains("--cursor "), "{}", first.stderr);
+    let all = cli.run(&["keys", "list", "--q", "~x", "--all", "--json"], None).json();
+    let mut names: Vec<&str> = all["items"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["svc-0-~x", "svc-1-~x"]);
+    assert_eq!(all["next_cursor"], Value::Null);
+    let table = cli.run(&["keys", "list", "--q", "~x", "--all"], None);
+    assert!(table.stdout.contains("svc-0-~x") && table.stdout.contains("svc-1-~x"), "{}", table.stdout);
+    assert!(!table.stderr.contains("--cursor"), "--all fetched every page: {}", table.stderr);
+}
+
 #[test]
 fn cli_errors_are_clear() {
     let w = World::new();

@@ -567,6 +567,50 @@ fn the_superadmin_sees_every_key_cannot_create_and_manages_administrators() {
     b.assert_no_csp_violations();
 }
 
+/// The server examines at most `list_walk_limit` keys per request (4 here), so a filtered page
+/// may be short or empty and still have a next page: the grid says which, keeps offering the
+/// next page until the cursor is null, and says "No keys match." only then.
+#[test]
+fn a_search_that_stops_early_offers_to_search_further() {
+    let Some(driver) = chromedriver() else { return };
+    let srv = Server::start_env(&[("KEYWARD_LIST_WALK_LIMIT", "4")]);
+    let root = srv.root();
+    let (alice, tok) = srv.admin_session(&root, &["events.*:read"]);
+    // Newest first, 4 keys a request: near~q, batch-8, batch-7, batch-6 | batch-5 … batch-2 |
+    // batch-1, batch-0.
+    for i in 0..=8 {
+        srv.create_key(&tok, &json!({"name": format!("batch-{i}")}));
+    }
+    srv.create_key(&tok, &json!({"name": "near~q"}));
+
+    let b = Browser::start(&driver, &srv.base);
+    b.login(&alice.email, &alice.password);
+    b.watch_csp();
+    let next_enabled = || b.rt.block_on(b.find("#page-next").is_enabled()).unwrap();
+    b.fill("#filter-q", "~q");
+    b.wait_js(
+        "the match",
+        "return [...document.querySelectorAll('tr.key-row .key-name')].map(a => a.textContent).join() === 'near~q'",
+        vec![],
+    );
+    let said = b.text("p.hint[role=status]");
+    assert!(said.contains("1 key on this page") && said.contains("continues on the next"), "{said}");
+    assert!(next_enabled(), "a short page with more to search");
+
+    b.click("#page-next");
+    let empty = b.text("#no-keys-yet");
+    assert!(empty.contains("No matches in the keys searched so far"), "{empty}");
+    assert!(next_enabled(), "an empty page with more to search");
+    assert_eq!(b.count("#no-keys"), 0, "not the end yet");
+
+    b.click("#search-further");
+    assert_eq!(b.text("#no-keys"), "No keys match.");
+    assert!(!next_enabled(), "the end: next_cursor is null");
+    b.click("#page-prev");
+    b.find("#no-keys-yet");
+    b.assert_no_csp_violations();
+}
+
 #[test]
 fn signing_keys_made_in_the_browser_or_pasted_editing_and_the_account_page() {
     let Some(driver) = chromedriver() else { return };

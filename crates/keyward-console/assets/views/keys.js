@@ -2,6 +2,10 @@
 // with any number of keys: nothing is fetched or counted in the browser beyond the page shown),
 // a text filter and a status selector that the server applies, and the counts of
 // `GET /v1/keys/stats`. Rows can be selected to search the logs of those keys.
+//
+// The server examines a bounded number of keys per request, so a filtered page may be short or
+// empty while `next_cursor` says there is more to search: only a null cursor is the end, and the
+// grid says which of the two it is showing.
 
 import { get, query } from "../api.js";
 import { h, clear, field, heading } from "../dom.js";
@@ -134,13 +138,26 @@ export async function render(page, ctx) {
       h("caption", { class: "sr-only", text: "API keys" }),
       h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col", text: c })))),
       h("tbody", {}, answer.items.map(row)));
-    clear(tableBox).append(answer.items.length ? table : h("p", { class: "empty", id: "no-keys", text: "No keys match." }));
-    if (answer.next_cursor) view.cursors[view.page + 1] = answer.next_cursor;
+    const more = Boolean(answer.next_cursor);
+    const forward = () => { view.page += 1; load(); };
+    let body = table;
+    if (!answer.items.length && more) {
+      body = h("div", { class: "empty", id: "no-keys-yet" },
+        h("p", { text: "No matches in the keys searched so far." }),
+        h("button", { type: "button", id: "search-further", text: "Search further", onclick: forward }));
+    } else if (!answer.items.length) {
+      body = h("p", { class: "empty", id: "no-keys", text: "No keys match." });
+    }
+    clear(tableBox).append(body);
+    if (more) view.cursors[view.page + 1] = answer.next_cursor;
     else view.cursors.length = view.page + 1;
     const prev = h("button", { type: "button", id: "page-prev", text: "← Previous", disabled: view.page === 0, onclick: () => { view.page -= 1; load(); } });
-    const next = h("button", { type: "button", id: "page-next", text: "Next →", disabled: !answer.next_cursor, onclick: () => { view.page += 1; load(); } });
+    const next = h("button", { type: "button", id: "page-next", text: "Next →", disabled: !more, onclick: forward });
     clear(pager).append(prev, h("span", { class: "hint", text: `Page ${view.page + 1}` }), next);
-    status.textContent = `${answer.items.length} keys on this page.`;
+    const count = `${answer.items.length} ${answer.items.length === 1 ? "key" : "keys"} on this page`;
+    status.textContent = more && answer.items.length < view.limit
+      ? `${count}; the search stopped before filling the page and continues on the next one.`
+      : `${count}.`;
   }
 
   page.append(

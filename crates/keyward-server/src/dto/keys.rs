@@ -102,8 +102,15 @@ pub struct KeyResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
+    /// The matching keys of this page, newest first: at most `limit`, and fewer (even none)
+    /// when the request stopped searching before the page was full (see `next_cursor`).
     pub items: Vec<KeyDto>,
-    /// Pass as `?cursor=` for the next page; `null` on the last page.
+    /// Pass as `?cursor=` for the next page; `null` only when there is nothing more to find.
+    /// One request examines at most a fixed number of keys when it tests each against the
+    /// filters (the server's `list_walk_limit`, default 5,000), e.g. for a `q` shorter than
+    /// three characters or a `status`. A request that stops there answers the
+    /// matches found so far, possibly none, and a cursor that resumes the search after the last
+    /// key it examined: a short or empty page with a cursor is not the end.
     pub next_cursor: Option<String>,
 }
 
@@ -219,7 +226,9 @@ pub struct KeyListQuery {
     pub owner: Option<String>,
     /// Only keys active now that expire within this many days.
     pub expiring_within_days: Option<i64>,
-    /// Page size: default 50, above 1000 is treated as 1000.
+    /// Page size: default 50, above 1000 is treated as 1000. The most keys a page holds, not the
+    /// number it holds: a page may be short, even empty, with a `next_cursor` (see `KeyList`).
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page (a malformed cursor is `400`).
     pub cursor: Option<String>,
 }

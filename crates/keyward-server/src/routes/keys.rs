@@ -79,6 +79,10 @@ pub async fn create_key(
 }
 
 /// List the keys the caller may see, newest first.
+///
+/// Follow `next_cursor` until it is `null`: a page may hold fewer keys than `limit`, even none,
+/// when the request stopped after examining the most keys one request examines
+/// (`list_walk_limit`); the cursor then resumes the search where it stopped.
 #[utoipa::path(
     get, path = "/v1/keys", tag = "keys",
     params(KeyListQuery),

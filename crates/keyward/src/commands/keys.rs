@@ -345,7 +345,9 @@ async fn list(ctx: &Ctx, client: &Client, args: &KeyListArgs) -> Result<()> {
         }
         all_items.extend(items(&page).iter().cloned());
         let next = next_cursor(&page).map(str::to_owned);
-        // Stop at the last page, or if the server does not move forward.
+        // Only a null cursor ends the listing: a page may be short, even empty, when the server
+        // stopped searching (it examines a bounded number of keys per request). Stop at the last
+        // page, or if the server does not move forward.
         if next.is_none() || next == cursor {
             break json!({"items": all_items, "next_cursor": null});
         }
@@ -354,7 +356,13 @@ async fn list(ctx: &Ctx, client: &Client, args: &KeyListArgs) -> Result<()> {
     if ctx.json {
         print_json(&page);
     } else {
-        print_page(&keys_table(items(&page)), "No keys.", &page, "keyward keys list");
+        // The server examines a bounded number of keys per request: an empty page with a next
+        // cursor is not the end of the search.
+        let empty = match next_cursor(&page) {
+            Some(_) => "No matches in the keys searched so far; the next page searches further.",
+            None => "No keys.",
+        };
+        print_page(&keys_table(items(&page)), empty, &page, "keyward keys list");
     }
     Ok(())
 }
