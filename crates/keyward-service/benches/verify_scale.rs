@@ -410,6 +410,20 @@ fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let keys = key_count();
     let (_dir, nodes, secrets) = rt.block_on(setup(keys));
+    // Every check creates the future of `Keyward::check` and moves it: its size is a cost.
+    let query = Query::new();
+    let future = nodes[0].keyward.check(
+        VerifyQuery {
+            key: &secrets[0],
+            permission: Some(&query.permission),
+            target: None,
+            client_ip: None,
+            request: None,
+        },
+        Channel::ForwardAuth,
+    );
+    eprintln!("the future of Keyward::check: {} bytes", std::mem::size_of_val(&future));
+    drop(future);
     let name = |node: &Node| if node.usage_log { "usage_on" } else { "usage_off" };
     let cases = [Case::Random, Case::Hot, Case::Hot2Callers];
 
