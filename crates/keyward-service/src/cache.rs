@@ -26,24 +26,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Everything verification needs to know about one key, as of one moment.
+///
+/// In declaration order (`repr(C)`), the fields every check reads first, next to the `Arc`'s
+/// counts that taking the snapshot updates: with a million keys cached, a check reads a
+/// snapshot from memory, and these then share two or three cache lines instead of being spread
+/// over the whole struct by the compiler's ordering (largest alignment first).
 #[derive(Debug)]
+#[repr(C)]
 pub struct CachedKey {
+    pub secret_hash: SecretHash,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Revoked or deleted.
+    pub revoked: bool,
+    pub owner_disabled: bool,
+    pub require_signed_writes: bool,
+    pub networks: Vec<IpNet>,
+    /// The key's grants intersected with its owner's current permissions.
+    pub grants: Vec<Grant>,
+    pub previous_secret: Option<PreviousSecret>,
+    /// The public key its requests are signed with, parsed once (see [`crate::signing`]).
+    pub verify_key: Option<VerifyKey>,
     pub id: KeyId,
     pub name: String,
     pub owner_id: AdminId,
     pub owner_email: String,
-    pub owner_disabled: bool,
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Revoked or deleted.
-    pub revoked: bool,
-    pub secret_hash: SecretHash,
-    pub previous_secret: Option<PreviousSecret>,
-    pub networks: Vec<IpNet>,
-    /// The key's grants intersected with its owner's current permissions.
-    pub grants: Vec<Grant>,
-    /// The public key its requests are signed with, parsed once (see [`crate::signing`]).
-    pub verify_key: Option<VerifyKey>,
-    pub require_signed_writes: bool,
 }
 
 impl CachedKey {
