@@ -156,11 +156,11 @@ impl Catalog {
         let Pattern::Name(scope_name) = &p.scope else {
             return Ok(());
         };
-        let Some(scope) = self.scopes.iter().find(|s| &s.name == scope_name) else {
+        let Some(scope) = self.scopes.iter().find(|s| *scope_name == *s.name) else {
             return Err(format!("unknown scope `{scope_name}` in `{p}`"));
         };
         match &p.resource {
-            Pattern::Name(r) if !scope.resources.contains(r) => {
+            Pattern::Name(r) if !scope.resources.iter().any(|known| *r == **known) => {
                 Err(format!("unknown resource `{r}` in scope `{scope_name}` (`{p}`)"))
             }
             _ => Ok(()),

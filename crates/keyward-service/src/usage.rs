@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::{BuildHasher as _, Hash, Hasher as _};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,8 @@ pub const WRITE_INTERVAL: Duration = Duration::from_secs(1);
 /// Shares of the pending records: each thread adds to one (chosen once per thread), so checks
 /// on different threads never wait for each other.
 const SHARDS: usize = 16;
+/// A full pending set is warned about at most this often (milliseconds of check time).
+const WARNING_INTERVAL_MS: i64 = 10_000;
 
 /// One data-plane check, as the usage log records it. Borrowed: recording a check that repeats
 /// a pending one copies nothing; strings are made by the writer, off the hot path.
@@ -66,6 +68,8 @@ pub struct UsageLog {
     hasher: foldhash::fast::RandomState,
     /// Distinct records pending, over all shards.
     pending: AtomicUsize,
+    /// Checks whose records were dropped by the writer (a failed write); the shards count those
+    /// dropped because the pending set was full.
     dropped: AtomicU64,
     written: AtomicU64,
     /// Checks taken from the shards and not yet committed.
@@ -74,13 +78,20 @@ pub struct UsageLog {
     arrived: tokio::sync::Notify,
     /// Wakes a resting writer early: the pending set is half full.
     pressure: tokio::sync::Notify,
-    last_warning: Mutex<Option<Instant>>,
+    /// The earliest check time (Unix milliseconds) at which a full pending set is warned about
+    /// again: a warning at most every ten seconds, without reading the clock again or taking a
+    /// lock on the path that drops.
+    next_warning: AtomicI64,
 }
 
 /// A shard on cache lines of its own: threads locking neighbouring shards would otherwise
 /// write the same line on every check (false sharing).
 #[repr(align(128))]
-struct ShardSlot(Mutex<Shard>);
+struct ShardSlot {
+    records: Mutex<Shard>,
+    /// Checks of this shard dropped because the pending set was full.
+    dropped: AtomicU64,
+}
 
 /// One share of the pending records, and how many checks they hold.
 #[derive(Default)]
@@ -126,13 +137,19 @@ fn snapshot_address(key: &Arc<CachedKey>) -> usize {
     Arc::as_ptr(key) as usize
 }
 
+/// Equal static strings (codes, actions) are usually the same constant: their addresses are
+/// compared first, and their bytes only when those differ.
+fn same_text(a: &'static str, b: &'static str) -> bool {
+    std::ptr::eq(a, b) || a == b
+}
+
 impl UsageEvent<'_> {
     fn matches(&self, identity: &RecordIdentity) -> bool {
         identity.key == self.key.map(snapshot_address)
             && identity.client_ip == self.client_ip
             && identity.success == self.success
-            && identity.code == self.code
-            && identity.action == self.action
+            && same_text(identity.code, self.code)
+            && same_text(identity.action, self.action)
             && identity.permission.as_ref() == self.permission
             && identity.target.as_deref() == self.target
     }
@@ -150,21 +167,13 @@ impl UsageEvent<'_> {
     }
 }
 
-thread_local! {
-    /// The shard this thread adds to.
-    static SHARD: usize = {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
-    };
-}
-
 impl UsageLog {
     pub fn new(enabled: bool, capacity: usize, node: String) -> Self {
         UsageLog {
             enabled,
             node,
             capacity: capacity.max(1),
-            shards: std::array::from_fn(|_| ShardSlot(Mutex::new(Shard::default()))),
+            shards: std::array::from_fn(|_| ShardSlot { records: Mutex::default(), dropped: AtomicU64::new(0) }),
             hasher: foldhash::fast::RandomState::default(),
             pending: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
@@ -172,7 +181,7 @@ impl UsageLog {
             unwritten: AtomicU64::new(0),
             arrived: tokio::sync::Notify::new(),
             pressure: tokio::sync::Notify::new(),
-            last_warning: Mutex::new(None),
+            next_warning: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -200,8 +209,8 @@ impl UsageLog {
             return;
         }
         let hash = self.hash(&event);
-        let shard = SHARD.with(|s| *s);
-        let mut shard = self.shards[shard].0.lock();
+        let slot = &self.shards[crate::metrics::thread_number() % SHARDS];
+        let mut shard = slot.records.lock();
         if let Some(group) = shard.records.find_mut(hash, |g| event.matches(&g.identity)) {
             group.count += 1;
             group.first = group.first.min(event.time);
@@ -209,11 +218,18 @@ impl UsageLog {
             shard.checks += 1;
             return;
         }
+        // A full pending set is seen without writing the shared count (both cores would write
+        // its line on every dropped check).
+        if self.pending.load(Ordering::Acquire) >= self.capacity {
+            drop(shard);
+            self.count_drop(slot, event.time);
+            return;
+        }
         let pending = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
         if pending > self.capacity {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             drop(shard);
-            self.count_drop();
+            self.count_drop(slot, event.time);
             return;
         }
         let group = Group {
@@ -233,12 +249,17 @@ impl UsageLog {
         }
     }
 
-    fn count_drop(&self) {
-        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut last = self.last_warning.lock();
-        if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-            *last = Some(Instant::now());
-            tracing::warn!(dropped_total = dropped, "usage log is full: usage records are being dropped");
+    fn count_drop(&self, slot: &ShardSlot, time: DateTime<Utc>) {
+        slot.dropped.fetch_add(1, Ordering::Relaxed);
+        let now = time.timestamp_millis();
+        let next = self.next_warning.load(Ordering::Relaxed);
+        if now >= next
+            && self
+                .next_warning
+                .compare_exchange(next, now + WARNING_INTERVAL_MS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(dropped_total = self.dropped(), "usage log is full: usage records are being dropped");
         }
     }
 
@@ -248,7 +269,8 @@ impl UsageLog {
     }
 
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        let full: u64 = self.shards.iter().map(|s| s.dropped.load(Ordering::Relaxed)).sum();
+        self.dropped.load(Ordering::Relaxed) + full
     }
 
     pub fn written(&self) -> u64 {
@@ -262,7 +284,7 @@ impl UsageLog {
         let mut merged: HashTable<Group> = HashTable::new();
         let mut checks = 0;
         for shard in &self.shards {
-            let taken = std::mem::take(&mut *shard.0.lock());
+            let taken = std::mem::take(&mut *shard.records.lock());
             if taken.checks == 0 {
                 continue;
             }

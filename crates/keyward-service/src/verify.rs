@@ -9,17 +9,17 @@
 use crate::cache::{CachedKey, Lookup};
 use crate::usage::UsageEvent;
 use crate::{Keyward, ServiceResult};
-use chrono::{DateTime, SubsecRound as _, Utc};
+use chrono::{DateTime, Utc};
+use keyward_domain::clock::to_millis;
 use keyward_domain::network;
 use keyward_domain::permission::{allows, Access, Permission};
 use keyward_domain::secret::parse_presented;
 use keyward_domain::signature::HttpRequest;
 use keyward_domain::token::looks_like_jws;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// The answer codes of SPEC §2 "Verification".
+/// The answer codes of SPEC §2 "Verification" (in the order of [`crate::metrics::CODES`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyCode {
     Valid,
@@ -127,29 +127,50 @@ impl Keyward {
     /// management API authenticates its callers with this).
     pub async fn verify(&self, query: VerifyQuery<'_>) -> ServiceResult<Verdict> {
         let reading = self.inner.clock.now();
-        let mut verdict = self.verify_at(query, reading.trunc_subsecs(3)).await?;
+        let mut verdict = self.verify_at(query, to_millis(reading)).await?;
         verdict.time = reading;
         Ok(verdict)
     }
 
     async fn verify_at(&self, query: VerifyQuery<'_>, now: DateTime<Utc>) -> ServiceResult<Verdict> {
-        if looks_like_jws(query.key) {
-            return self.verify_jws(&query, query.key, None, false, now).await;
-        }
-        if let Some((id, jws)) = query.key.split_once(':').filter(|(_, s)| looks_like_jws(s)) {
-            return self.verify_jws(&query, jws, Some(id), false, now).await;
-        }
+        // An opaque key first (the usual credential); the forms never overlap: a JWS has `.`s,
+        // which an opaque key cannot hold. The slow steps (a token's verification, a cache miss,
+        // a signature) are boxed: their futures would make this one, which every check creates
+        // and moves, over a kilobyte.
         let Ok(presented) = parse_presented(query.key) else {
+            if looks_like_jws(query.key) {
+                return Box::pin(self.verify_jws(&query, query.key, None, false, now)).await;
+            }
+            if let Some((id, jws)) = query.key.split_once(':').filter(|(_, s)| looks_like_jws(s)) {
+                return Box::pin(self.verify_jws(&query, jws, Some(id), false, now)).await;
+            }
             return Ok(Verdict::not_found(now));
         };
-        let Some(entry) = self.cached_key(presented.key_id, now).await? else {
-            return Ok(Verdict::not_found(now));
+        // A cached key is checked without awaiting anything.
+        let entry = match self.cached(presented.key_id, now) {
+            Some(Some(entry)) => entry,
+            Some(None) => return Ok(Verdict::not_found(now)),
+            None => match Box::pin(self.load_key(presented.key_id, now)).await? {
+                Some(entry) => entry,
+                None => return Ok(Verdict::not_found(now)),
+            },
         };
         if !entry.secret_matches(&self.inner.hasher.hash(presented.secret), now) {
             return Ok(Verdict::not_found(now));
         }
         let code = Self::judge(&entry, &query, now);
-        self.conclude(entry, &query, code, now).await
+        if !Self::has_signature_step(&entry, code) {
+            return Ok(Verdict { code, key: Some(entry), time: now });
+        }
+        Box::pin(self.conclude(entry, &query, code, now)).await
+    }
+
+    /// Does [`conclude`](Self::conclude) have a signature step to take? Only for a check that
+    /// passed, of a key with a verify key or one that requires signed writes: for any other key
+    /// [`check_signature`](Self::check_signature) finds nothing to check and nothing required,
+    /// so the usual check is answered here without awaiting it.
+    fn has_signature_step(entry: &CachedKey, code: VerifyCode) -> bool {
+        code == VerifyCode::Valid && (entry.verify_key.is_some() || entry.require_signed_writes)
     }
 
     /// The checks after the caller proved they hold the credential, in the order of SPEC §2.
@@ -194,18 +215,35 @@ impl Keyward {
 
     /// The key's snapshot, from the cache or loaded from the store on a miss.
     pub(crate) async fn cached_key(&self, key_id: &str, now: DateTime<Utc>) -> ServiceResult<Option<Arc<CachedKey>>> {
+        match self.cached(key_id, now) {
+            Some(answer) => Ok(answer),
+            None => self.load_key(key_id, now).await,
+        }
+    }
+
+    /// What the cache knows (counted as a hit or a miss): the key's snapshot, `Some(None)` for
+    /// an id recently found not to exist, `None` when the store must be asked.
+    fn cached(&self, key_id: &str, now: DateTime<Utc>) -> Option<Option<Arc<CachedKey>>> {
         let counters = &self.inner.counters;
         match self.inner.cache.lookup(key_id, now) {
             Lookup::Hit(entry) => {
-                counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(Some(entry));
+                counters.cache_hit();
+                Some(Some(entry))
             }
             Lookup::KnownMissing => {
-                counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(None);
+                counters.cache_hit();
+                Some(None)
             }
-            Lookup::Miss => counters.cache_misses.fetch_add(1, Ordering::Relaxed),
-        };
+            Lookup::Miss => {
+                counters.cache_miss();
+                None
+            }
+        }
+    }
+
+    /// Reads a key (and its owner) from the store after a cache miss, and caches its snapshot
+    /// (or that it does not exist) unless something was invalidated meanwhile.
+    async fn load_key(&self, key_id: &str, now: DateTime<Utc>) -> ServiceResult<Option<Arc<CachedKey>>> {
         let generation = self.inner.cache.generation();
         let id = keyward_domain::ids::KeyId::from_string(key_id);
         let Some(key) = self.store().get_key(&id).await? else {

@@ -1,0 +1,485 @@
+//! Cached verification at scale (issue #8, the in-process part): `Keyward::check` over 10^6
+//! keys, in a fixed random order and on one hot key, with the usage log on (as shipped: the
+//! background writer running) and off, in one run.
+//!
+//! `cargo bench -p keyward-service --bench verify_scale` (`KEYWARD_BENCH_SCALE_KEYS=10000` for a
+//! quick run).
+//!
+//! Set-up (outside every timer): one node starts on a temporary SQLite database, creates an
+//! admin allowed `events.*:write` and one key allowed `events.alerts:read` through the service
+//! API, as a template. The other keys are added in bulk, as `scripts/bench --scale` does:
+//! ids and secrets made by the domain's own functions (`KeyId::generate`, `generate_secret`),
+//! hashed with the node's pepper (`SecretHasher`), and inserted with `INSERT … SELECT` copying
+//! the template's other columns, so the rows are those the service writes and the schema's
+//! triggers keep the counters and the search index. The database is then copied (`VACUUM
+//! INTO`) for a second node with the usage log off and the same pepper. Every key is checked
+//! once on each node, so both caches hold all of them (the resident memory this adds is
+//! printed).
+//!
+//! Measured: `Keyward::check` as forward-auth calls it (`Channel::ForwardAuth`, the permission
+//! `events.alerts:read` parsed once outside the timer, a client address):
+//! - `verify_scale/random`: every key in a fixed random order, one caller (the presented keys
+//!   are laid out in that order, as a request's key would arrive in a fresh buffer; consecutive
+//!   samples go on through the order instead of starting again);
+//! - `verify_scale/hot`: one key, again and again, one caller;
+//! - `verify_scale/hot_2_callers`: one key checked by two tasks on the two workers at once,
+//!   where threads contend for shared cache lines.
+//!
+//! Criterion is given the callers' CPU time (`CLOCK_THREAD_CPUTIME_ID`), not the wall time:
+//! this machine is shared, and the CPU a check takes is what the other programs disturb least.
+//! The usage writer's own work runs on other threads and is not in it. After the groups the run
+//! prints interleaved rounds (off, on, off, on, … of each case, median ns per check, wall and
+//! CPU; `KEYWARD_BENCH_SCALE_ROUNDS`, default 10), which are robust to load that drifts during
+//! the run, and the usage log's counts: with 10^6 distinct keys in random order the checks make
+//! far more distinct records a second than the writer writes, so the pending set fills and
+//! further records are dropped (counted), as shipped.
+#![allow(clippy::unwrap_used)]
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use keyward_domain::catalog::GrantInput;
+use keyward_domain::ids::KeyId;
+use keyward_domain::permission::Permission;
+use keyward_domain::policy::{authorize_admin_management, authorize_keys, KeyAction, Principal};
+use keyward_domain::secret::{generate_secret, Pepper};
+use keyward_service::admins::NewAdmin;
+use keyward_service::keys::NewKey;
+use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
+use keyward_service::{Config, Keyward, Options, RequestContext};
+use rand::seq::SliceRandom as _;
+use rand::{RngCore as _, SeedableRng as _};
+use rustix::time::{clock_gettime, ClockId};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _, Row as _};
+use std::hint::black_box;
+use std::net::IpAddr;
+use std::str::FromStr as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ROOT_EMAIL: &str = "root@example.com";
+const ROOT_PASSWORD: &str = "root-password-1";
+const PERMISSION: &str = "events.alerts:read";
+const CLIENT_IP: &str = "203.0.113.7";
+/// Rows per transaction of the bulk load.
+const BATCH: usize = 50_000;
+
+fn key_count() -> usize {
+    std::env::var("KEYWARD_BENCH_SCALE_KEYS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000).max(1)
+}
+
+/// Interleaved rounds after the criterion groups (`KEYWARD_BENCH_SCALE_ROUNDS`, default 10; 0
+/// skips them, e.g. when profiling one group).
+fn rounds() -> usize {
+    std::env::var("KEYWARD_BENCH_SCALE_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(10)
+}
+
+/// One node and where it goes on in the random order.
+struct Node {
+    keyward: Keyward,
+    usage_log: bool,
+    /// The next position in the random order.
+    cursor: AtomicU64,
+    _background: tokio::task::JoinHandle<()>,
+}
+
+/// What the check needs beside the key, made once.
+struct Query {
+    permission: Permission,
+    client_ip: IpAddr,
+}
+
+impl Query {
+    fn new() -> Self {
+        Query { permission: PERMISSION.parse().unwrap(), client_ip: CLIENT_IP.parse().unwrap() }
+    }
+}
+
+/// One data-plane check, as forward-auth makes it.
+async fn check(keyward: &Keyward, query: &Query, secret: &str) -> VerifyCode {
+    let query = VerifyQuery {
+        key: secret,
+        permission: Some(&query.permission),
+        target: None,
+        client_ip: Some(query.client_ip),
+        request: None,
+    };
+    keyward.check(query, Channel::ForwardAuth).await.unwrap().code
+}
+
+fn config(dir: &std::path::Path, file: &str, usage_log: bool, keys: usize) -> Config {
+    Config {
+        database_url: format!("sqlite://{}/{file}", dir.display()),
+        usage_log,
+        node_name: Some(format!("bench-usage-{}", if usage_log { "on" } else { "off" })),
+        // Room for every key: quick_cache's shards fill unevenly, so at the default capacity
+        // (10^6) a few hundred of 10^6 keys would not stay cached.
+        cache_capacity: keys + keys / 10,
+        ..Config::default()
+    }
+}
+
+async fn start(config: Config, pepper_hex: &str) -> Keyward {
+    let mut options = Options::new(config);
+    let pepper_hex = pepper_hex.to_owned();
+    options.env = Box::new(move |k| match k {
+        "KEYWARD_BOOTSTRAP_EMAIL" => Some(ROOT_EMAIL.into()),
+        "KEYWARD_BOOTSTRAP_PASSWORD" => Some(ROOT_PASSWORD.into()),
+        "KEYWARD_PEPPER" => Some(pepper_hex.clone()),
+        _ => None,
+    });
+    Keyward::start(options).await.unwrap().0
+}
+
+async fn principal(keyward: &Keyward, email: &str, password: &str) -> Principal {
+    let ctx = RequestContext::default();
+    let out = keyward.login(email, password, &ctx).await.unwrap();
+    keyward.authenticate(&out.session_token, &ctx).await.unwrap().principal
+}
+
+/// Creates the admin and the template key through the service; returns the key's id and
+/// secret.
+async fn template_key(keyward: &Keyward) -> (String, String) {
+    let ctx = RequestContext::default();
+    let root = principal(keyward, ROOT_EMAIL, ROOT_PASSWORD).await;
+    keyward
+        .create_admin(
+            &authorize_admin_management(&root).unwrap(),
+            NewAdmin {
+                email: "bench@example.com".into(),
+                name: "Bench".into(),
+                password: "bench-password-1".into(),
+                role: "admin".into(),
+                can_manage_keys: true,
+                permissions: vec![GrantInput::Bare("events.*:write".into())],
+            },
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let admin = principal(keyward, "bench@example.com", "bench-password-1").await;
+    let issue = authorize_keys(&admin, KeyAction::Issue, keyward.config().policy()).unwrap();
+    let input = NewKey {
+        name: "bench-template".into(),
+        grants: Some(vec![GrantInput::Bare(PERMISSION.into())]),
+        ..NewKey::default()
+    };
+    let issued = keyward.create_key(&issue, input, &ctx).await.unwrap();
+    (issued.view.key.id.to_string(), issued.secret.expose().to_owned())
+}
+
+/// Adds `count` keys like the template to the database; returns their secrets. The rows go in
+/// in the order of their ids, so every index grows at its end, in transactions of [`BATCH`],
+/// with a page cache that holds the indexes (a random order with SQLite's default 2 MB cache
+/// took about 6 minutes for 10^6 keys on this machine; sorted, about a minute).
+async fn bulk_load(url: &str, template_id: &str, prefix: &str, pepper: &Pepper, count: usize) -> Vec<String> {
+    let hasher = pepper.hasher();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let mut keys: Vec<(KeyId, String)> = (0..count)
+        .map(|_| {
+            let id = KeyId::generate(&mut rng);
+            let secret = generate_secret(&mut rng, prefix, &id);
+            (id, secret.expose().to_owned())
+        })
+        .collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut conn = SqliteConnectOptions::from_str(url)
+        .unwrap()
+        .busy_timeout(Duration::from_secs(60))
+        .pragma("cache_size", "-1048576")
+        .connect()
+        .await
+        .unwrap();
+    let own = ["id", "name", "secret_hash"];
+    let rest: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info('api_keys')")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.get::<String, _>(0))
+        .filter(|c| !own.contains(&c.as_str()) && c != "search_seq") // search_seq: the trigger numbers it
+        .collect();
+    let sql = format!(
+        "INSERT INTO api_keys ({}, {rest}) SELECT ?, ?, ?, {rest} FROM api_keys WHERE id = ?",
+        own.join(", "),
+        rest = rest.join(", ")
+    );
+    for (n, batch) in keys.chunks(BATCH).enumerate() {
+        let mut tx = conn.begin().await.unwrap();
+        for (i, (id, secret)) in batch.iter().enumerate() {
+            sqlx::query(&sql)
+                .bind(id.as_str())
+                .bind(format!("bulk-{}", n * BATCH + i))
+                .bind(&hasher.hash(secret).0[..])
+                .bind(template_id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    keys.into_iter().map(|(_, secret)| secret).collect()
+}
+
+/// The process's resident memory, in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next());
+    kib.and_then(|k| k.parse::<u64>().ok()).unwrap_or(0) * 1024
+}
+
+/// Checks every key once (four callers, so both cores load snapshots from the store).
+async fn warm(keyward: &Keyward, secrets: &Arc<Vec<String>>) {
+    let callers = 4;
+    let tasks: Vec<_> = (0..callers)
+        .map(|c| {
+            let (keyward, secrets) = (keyward.clone(), secrets.clone());
+            tokio::spawn(async move {
+                let query = Query::new();
+                for secret in secrets.iter().skip(c).step_by(callers) {
+                    assert_eq!(check(&keyward, &query, secret).await, VerifyCode::Valid);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+/// Waits until the node's writer has written or dropped the record of every check so far.
+async fn drain(node: &Node) {
+    if !node.usage_log {
+        return;
+    }
+    loop {
+        let m = node.keyward.metrics();
+        let checks: u64 = m.verifications.iter().map(|(_, n)| n).sum();
+        if m.usage_written + m.usage_dropped >= checks {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The two nodes and the keys, every key cached on both.
+async fn setup(keys: usize) -> (tempfile::TempDir, [Node; 2], Arc<Vec<String>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pepper_bytes = [0u8; 32];
+    rand::rngs::StdRng::seed_from_u64(9).fill_bytes(&mut pepper_bytes);
+    let pepper_hex: String = pepper_bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let pepper = Pepper::new(pepper_bytes.to_vec()).unwrap();
+
+    let on_config = config(dir.path(), "on.db", true, keys);
+    let on_url = on_config.database_url.clone();
+    let on = start(on_config, &pepper_hex).await;
+    let started = Instant::now();
+    let (template_id, template_secret) = template_key(&on).await;
+    let prefix = on.config().key_prefix.clone();
+    let mut secrets = bulk_load(&on_url, &template_id, &prefix, &pepper, keys - 1).await;
+    secrets.push(template_secret);
+    eprintln!("{keys} keys added in {:.1?}", started.elapsed());
+
+    let off_path = dir.path().join("off.db");
+    let mut conn = SqliteConnectOptions::from_str(&on_url).unwrap().connect().await.unwrap();
+    sqlx::query("VACUUM INTO ?").bind(off_path.display().to_string()).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let off = start(config(dir.path(), "off.db", false, keys), &pepper_hex).await;
+
+    // The random order; the presented keys are laid out in it.
+    secrets.shuffle(&mut rand::rngs::StdRng::seed_from_u64(6));
+    let secrets = Arc::new(secrets.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>());
+
+    let mut nodes = Vec::new();
+    for (keyward, usage_log) in [(off, false), (on, true)] {
+        let background = keyward.spawn_background();
+        let (before, started) = (rss(), Instant::now());
+        warm(&keyward, &secrets).await;
+        let grown = rss().saturating_sub(before);
+        eprintln!(
+            "usage log {}: {} keys cached in {:.1?}; resident memory grew {} MiB ({} B per cached key)",
+            if usage_log { "on" } else { "off" },
+            keyward.cached_keys(),
+            started.elapsed(),
+            grown >> 20,
+            grown / keyward.cached_keys().max(1) as u64
+        );
+        assert_eq!(keyward.cached_keys(), keys, "every key cached");
+        let node = Node { keyward, usage_log, cursor: AtomicU64::new(0), _background: background };
+        drain(&node).await;
+        nodes.push(node);
+    }
+    let [off, on]: [Node; 2] = nodes.try_into().ok().unwrap();
+    (dir, [off, on], secrets)
+}
+
+/// `iters` checks in the random order, from where the node's last run stopped.
+async fn run_random(node: &Node, secrets: &[String], iters: u64) {
+    let query = Query::new();
+    let first = node.cursor.fetch_add(iters, Ordering::Relaxed);
+    for i in first..first + iters {
+        black_box(check(&node.keyward, &query, &secrets[(i % secrets.len() as u64) as usize]).await);
+    }
+}
+
+/// `iters` checks of one key.
+async fn run_hot(keyward: &Keyward, secret: &str, iters: u64) {
+    let query = Query::new();
+    for _ in 0..iters {
+        black_box(check(keyward, &query, secret).await);
+    }
+}
+
+/// `iters` checks of one key by two concurrent callers; returns the CPU time they took
+/// together. Each caller runs on one worker throughout: a cached check never waits, so it
+/// never yields.
+async fn run_hot_2_callers(keyward: &Keyward, secret: &Arc<str>, iters: u64) -> Duration {
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let (keyward, secret) = (keyward.clone(), secret.clone());
+            tokio::spawn(async move {
+                let started = thread_cpu();
+                run_hot(&keyward, &secret, iters.div_ceil(2)).await;
+                thread_cpu() - started
+            })
+        })
+        .collect();
+    let mut cpu = Duration::ZERO;
+    for task in tasks {
+        cpu += task.await.unwrap();
+    }
+    cpu
+}
+
+#[derive(Clone, Copy)]
+enum Case {
+    Random,
+    Hot,
+    Hot2Callers,
+}
+
+impl Case {
+    fn name(self) -> &'static str {
+        match self {
+            Case::Random => "random",
+            Case::Hot => "hot",
+            Case::Hot2Callers => "hot_2_callers",
+        }
+    }
+}
+
+/// The CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let t = clock_gettime(ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// What a run of checks took: wall time, and the CPU time of the callers (the calling thread,
+/// where `block_on` polls a single caller's checks; the two tasks' threads for two callers).
+/// Criterion is given the CPU time, which the other programs of this shared machine disturb far
+/// less than the wall time (they take turns on its two cores); the interleaved rounds print
+/// both.
+#[derive(Clone, Copy)]
+struct Took {
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn timed(rt: &tokio::runtime::Runtime, case: Case, node: &Node, secrets: &Arc<Vec<String>>, iters: u64) -> Took {
+    let hot: Arc<str> = secrets[0].as_str().into();
+    rt.block_on(async {
+        let (wall, caller) = (Instant::now(), thread_cpu());
+        let cpu = match case {
+            Case::Random => {
+                run_random(node, secrets, iters).await;
+                thread_cpu() - caller
+            }
+            Case::Hot => {
+                run_hot(&node.keyward, &hot, iters).await;
+                thread_cpu() - caller
+            }
+            Case::Hot2Callers => run_hot_2_callers(&node.keyward, &hot, iters).await,
+        };
+        Took { wall: wall.elapsed(), cpu }
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let keys = key_count();
+    let (_dir, nodes, secrets) = rt.block_on(setup(keys));
+    // Every check creates the future of `Keyward::check` and moves it: its size is a cost.
+    let query = Query::new();
+    let future = nodes[0].keyward.check(
+        VerifyQuery {
+            key: &secrets[0],
+            permission: Some(&query.permission),
+            target: None,
+            client_ip: None,
+            request: None,
+        },
+        Channel::ForwardAuth,
+    );
+    eprintln!("the future of Keyward::check: {} bytes", std::mem::size_of_val(&future));
+    drop(future);
+    let name = |node: &Node| if node.usage_log { "usage_on" } else { "usage_off" };
+    let cases = [Case::Random, Case::Hot, Case::Hot2Callers];
+
+    for case in cases {
+        let mut group = c.benchmark_group(format!("verify_scale/{}", case.name()));
+        group.throughput(Throughput::Elements(1));
+        for node in &nodes {
+            group.bench_function(BenchmarkId::from_parameter(name(node)), |b| {
+                b.iter_custom(|iters| timed(&rt, case, node, &secrets, iters).cpu)
+            });
+        }
+        group.finish();
+    }
+
+    // Interleaved rounds: off, on, off, on, … of each case (about 0.3 s each), medians.
+    const ROUND: u64 = 400_000;
+    let rounds = rounds();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[(rounds - 1) / 2] + v[rounds / 2]) / 2.0
+    };
+    for case in cases.into_iter().filter(|_| rounds > 0) {
+        let mut took: [Vec<Took>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..rounds {
+            for (i, node) in nodes.iter().enumerate() {
+                took[i].push(timed(&rt, case, node, &secrets, ROUND));
+            }
+        }
+        let per_check = |i: usize, f: fn(&Took) -> Duration| {
+            median(took[i].iter().map(|t| f(t).as_nanos() as f64 / ROUND as f64).collect())
+        };
+        for (what, f) in [("wall", (|t: &Took| t.wall) as fn(&Took) -> Duration), ("CPU", |t: &Took| t.cpu)] {
+            let (off, on) = (per_check(0, f), per_check(1, f));
+            eprintln!(
+                "interleaved {}, {what}: median of {rounds} rounds of {ROUND} checks: usage_off {off:.0} ns/check, \
+                 usage_on {on:.0} ns/check (on / off {:.3})",
+                case.name(),
+                on / off
+            );
+        }
+    }
+
+    for node in &nodes {
+        let m = node.keyward.metrics();
+        let checks: u64 = m.verifications.iter().map(|(_, n)| n).sum();
+        eprintln!(
+            "{}: {checks} checks, {} cache hits, {} misses; usage records written {}, dropped {}, pending {}",
+            name(node),
+            m.cache_hits,
+            m.cache_misses,
+            m.usage_written,
+            m.usage_dropped,
+            m.usage_queue_depth
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
