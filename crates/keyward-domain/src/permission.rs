@@ -63,8 +63,12 @@ const INLINE_NAME: usize = 23;
 /// million keys cached, each name read through a pointer was a cache miss on every check. Its
 /// bytes and its length are kept as three words, compared as three integers. A name is inline
 /// exactly when it fits, so two names are equal exactly when their forms are.
+/// Made only by [`Name::new`], which keeps that rule.
 #[derive(Clone, PartialEq, Eq)]
-pub enum Name {
+pub struct Name(NameForm);
+
+#[derive(Clone, PartialEq, Eq)]
+enum NameForm {
     /// The bytes, zero after the end, and the length in the last byte.
     Inline([u64; 3]),
     Boxed(Box<str>),
@@ -73,29 +77,29 @@ pub enum Name {
 impl Name {
     pub fn new(name: &str) -> Name {
         if name.len() > INLINE_NAME {
-            return Name::Boxed(name.into());
+            return Name(NameForm::Boxed(name.into()));
         }
         let mut bytes = [0u8; INLINE_NAME + 1];
         bytes[..name.len()].copy_from_slice(name.as_bytes());
         bytes[INLINE_NAME] = name.len() as u8;
-        Name::Inline(std::array::from_fn(|i| {
+        Name(NameForm::Inline(std::array::from_fn(|i| {
             let mut word = [0u8; 8];
             word.copy_from_slice(&bytes[8 * i..8 * i + 8]);
             u64::from_ne_bytes(word)
-        }))
+        })))
     }
 
     /// The text, in a buffer (an inline name's bytes are words).
     fn text(&self) -> NameText<'_> {
-        match self {
-            Name::Inline(words) => {
+        match &self.0 {
+            NameForm::Inline(words) => {
                 let mut bytes = [0u8; INLINE_NAME + 1];
                 for (i, w) in words.iter().enumerate() {
                     bytes[8 * i..8 * i + 8].copy_from_slice(&w.to_ne_bytes());
                 }
                 NameText::Inline(bytes)
             }
-            Name::Boxed(name) => NameText::Boxed(name),
+            NameForm::Boxed(name) => NameText::Boxed(name),
         }
     }
 }

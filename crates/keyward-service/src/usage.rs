@@ -251,16 +251,20 @@ impl UsageLog {
 
     fn count_drop(&self, slot: &ShardSlot, time: DateTime<Utc>) {
         slot.dropped.fetch_add(1, Ordering::Relaxed);
-        let now = time.timestamp_millis();
+        if self.warning_due(time.timestamp_millis()) {
+            tracing::warn!(dropped_total = self.dropped(), "usage log is full: usage records are being dropped");
+        }
+    }
+
+    /// Is a warning about a full pending set due at `now` (a check's time, in milliseconds)? At
+    /// most one per [`WARNING_INTERVAL_MS`]; when threads race, one of them warns.
+    fn warning_due(&self, now: i64) -> bool {
         let next = self.next_warning.load(Ordering::Relaxed);
-        if now >= next
+        now >= next
             && self
                 .next_warning
                 .compare_exchange(next, now + WARNING_INTERVAL_MS, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
-        {
-            tracing::warn!(dropped_total = self.dropped(), "usage log is full: usage records are being dropped");
-        }
     }
 
     /// Distinct records waiting to be written.
@@ -481,5 +485,21 @@ impl Keyward {
                 keyward.prune_revoked_tokens().await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_log_is_warned_about_at_most_every_ten_seconds_of_check_time() {
+        let log = UsageLog::new(true, 1, "node".into());
+        let t = 1_800_000_000_000;
+        assert!(log.warning_due(t), "the first drop warns");
+        assert!(!log.warning_due(t));
+        assert!(!log.warning_due(t + WARNING_INTERVAL_MS - 1));
+        assert!(log.warning_due(t + WARNING_INTERVAL_MS), "ten seconds of checks later, again");
+        assert!(!log.warning_due(t + WARNING_INTERVAL_MS + 1));
     }
 }
