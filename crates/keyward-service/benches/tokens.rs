@@ -1,7 +1,8 @@
 //! Access tokens on one core: tokens issued per second, and access-token verifications per
 //! second the first time a token is seen (one ECDSA verification) and afterwards (cached
 //! claims), beside the raw ES256 sign and verify cost of the same crate measured in the same
-//! run, and an opaque key's check for reference.
+//! run, and an opaque key's check for reference; a jwt-format key after its first check
+//! (`verify_cached_jwt_key`) takes the same cache as a token.
 //!
 //! One node on a temporary SQLite database, usage log off (its cost is `check`'s benchmark),
 //! a current-thread runtime: every figure is one core's.
@@ -28,6 +29,8 @@ struct Fixture {
     keyward: Keyward,
     id: String,
     secret: String,
+    /// A jwt-format key's secret (a JWS signed by the instance).
+    jwt_key: String,
     _dir: tempfile::TempDir,
 }
 
@@ -68,7 +71,20 @@ async fn fixture() -> Fixture {
         ..Default::default()
     };
     let issued = keyward.create_key(&access, input, &ctx).await.unwrap();
-    Fixture { id: issued.view.key.id.to_string(), secret: issued.secret.expose().to_string(), keyward, _dir: dir }
+    let input = NewKey {
+        name: "jwt-format".into(),
+        grants: Some(vec![GrantInput::Bare("events.*:write".into())]),
+        format: Some("jwt".into()),
+        ..Default::default()
+    };
+    let jwt_key = keyward.create_key(&access, input, &ctx).await.unwrap().secret.expose().to_string();
+    Fixture {
+        id: issued.view.key.id.to_string(),
+        secret: issued.secret.expose().to_string(),
+        jwt_key,
+        keyward,
+        _dir: dir,
+    }
 }
 
 fn benches(c: &mut Criterion) {
@@ -98,6 +114,8 @@ fn benches(c: &mut Criterion) {
     check(&token);
     group.bench_function("verify_cached", |b| b.iter(|| check(black_box(&token))));
     group.bench_function("verify_opaque_key", |b| b.iter(|| check(black_box(&f.secret))));
+    check(&f.jwt_key);
+    group.bench_function("verify_cached_jwt_key", |b| b.iter(|| check(black_box(&f.jwt_key))));
     group.finish();
 
     // The same crate's ES256, with claims of the same shape, outside the service.

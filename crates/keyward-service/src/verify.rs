@@ -15,7 +15,7 @@ use keyward_domain::network;
 use keyward_domain::permission::{allows, Access, Permission};
 use keyward_domain::secret::parse_presented;
 use keyward_domain::signature::HttpRequest;
-use keyward_domain::token::looks_like_jws;
+use keyward_domain::token::JWS_START;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -138,10 +138,12 @@ impl Keyward {
         // a signature) are boxed: their futures would make this one, which every check creates
         // and moves, over a kilobyte.
         let Ok(presented) = parse_presented(query.key) else {
-            if looks_like_jws(query.key) {
+            // Whether a credential that starts like a JWS is one is for `verify_jws` to say: a
+            // token it has verified before is found without reading it through again.
+            if query.key.starts_with(JWS_START) {
                 return Box::pin(self.verify_jws(&query, query.key, None, false, now)).await;
             }
-            if let Some((id, jws)) = query.key.split_once(':').filter(|(_, s)| looks_like_jws(s)) {
+            if let Some((id, jws)) = query.key.split_once(':').filter(|(_, s)| s.starts_with(JWS_START)) {
                 return Box::pin(self.verify_jws(&query, jws, Some(id), false, now)).await;
             }
             return Ok(Verdict::not_found(now));

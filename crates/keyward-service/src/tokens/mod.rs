@@ -317,10 +317,14 @@ impl Keyward {
         Ok((jws, self.inner.hasher.hash(&claims.jti)))
     }
 
-    /// The verified content of a JWS, from the cache or by checking its signature once.
+    /// The verified content of a JWS, from the cache or by checking its signature once
+    /// (`Invalid` for anything not shaped as one).
     async fn verified(&self, jws: &str) -> Arc<Verified> {
         if let Some(v) = self.tokens().verified.read().get(jws) {
             return v.clone();
+        }
+        if !looks_like_jws(jws) {
+            return Arc::new(Verified::Invalid);
         }
         let mut result = self.check_jws_signature(jws);
         if matches!(result, Err(UnknownKid)) && self.may_reload() {
