@@ -245,6 +245,15 @@ impl FromStr for Permission {
             || format!("{s:?} is not a permission: expected <scope>.<resource>:<read|write>, e.g. events.alerts:read");
         let (path, access) = s.rsplit_once(':').ok_or_else(grammar)?;
         let access: Access = access.parse().map_err(|e: String| format!("{}: {e}", grammar()))?;
+        Permission::with_access(path, access).map_err(|_| grammar())
+    }
+}
+
+impl Permission {
+    /// `path` (`scope.resource`, or `*`) with `access`: what `"{path}:{access}".parse()` gives,
+    /// without writing that text (forward-auth takes the access from the request's method).
+    pub fn with_access(path: &str, access: Access) -> Result<Permission, String> {
+        let grammar = || format!("{path:?} is not a permission path: expected <scope>.<resource>, e.g. events.alerts");
         if path == "*" {
             return Ok(Permission { scope: Pattern::Any, resource: Pattern::Any, access });
         }
@@ -444,6 +453,18 @@ mod tests {
             "*:*",
         ] {
             assert!(bad.parse::<Permission>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_path_with_an_access_is_the_permission_written_out() {
+        let paths =
+            ["events.alerts", "*", "events.*", "a.b", "events", "events.", ".alerts", "events.al erts", "", "x.y.z"];
+        for path in paths {
+            for access in [Access::Read, Access::Write] {
+                let written = format!("{path}:{}", access.as_str()).parse::<Permission>();
+                assert_eq!(Permission::with_access(path, access).ok(), written.ok(), "{path}");
+            }
         }
     }
 

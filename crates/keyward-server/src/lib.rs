@@ -34,7 +34,7 @@ mod signed;
 
 use axum::extract::State;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
 use axum::Router;
@@ -307,6 +307,19 @@ async fn finish(State(http_metrics): State<Arc<metrics::HttpMetrics>>, request: 
     finish_response(&http_metrics.route(route), &method, route, started, response).await
 }
 
+/// The headers every answer carries (see [`finish`]). They are set together, here only, so an
+/// answer that has the first has them all: forward-auth's answers are copies of templates made
+/// with them (`routes::verify`), and are not given them again.
+pub(crate) fn secure_headers(headers: &mut HeaderMap) {
+    if headers.contains_key(header::X_CONTENT_TYPE_OPTIONS) {
+        return;
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+}
+
 /// What [`finish`] does to an answer, for the router and the data plane's fast path alike.
 /// `route` is the matched route template, or [`metrics::UNMATCHED`].
 async fn finish_response(
@@ -317,11 +330,7 @@ async fn finish_response(
     response: Response,
 ) -> Response {
     let mut response = error::ensure_problem_json(response).await;
-    let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    secure_headers(response.headers_mut());
     let elapsed = started.elapsed();
     histograms.observe(method, elapsed);
     let status = response.status().as_u16();

@@ -16,13 +16,16 @@ use crate::header_names::{
     X_KEYWARD_TARGET, X_ORIGINAL_METHOD,
 };
 use crate::AppState;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequestParts as _, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keyward_domain::permission::{Access, Permission};
+use keyward_service::cache::CachedKey;
+use keyward_service::metrics::CODES;
 use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::LazyLock;
 
 /// Is this key valid, from this client address, for this permission (and target)?
 ///
@@ -181,7 +184,7 @@ pub(crate) async fn forward_auth_answer(state: &AppState, headers: &HeaderMap, p
             None => "",
         },
         Presented::Unusable => "",
-        Presented::Missing => return answer(StatusCode::UNAUTHORIZED, "missing_credential", false),
+        Presented::Missing => return ANSWERS.missing_credential.response(),
     };
     // A signed request whose method or URI the proxy did not forward cannot be checked; that
     // is a `400` only for keys that have a verify key (other keys ignore signatures).
@@ -198,23 +201,7 @@ pub(crate) async fn forward_auth_answer(state: &AppState, headers: &HeaderMap, p
     if let Some(e) = unforwarded.filter(|_| verdict.key.as_ref().is_some_and(|k| k.verify_key.is_some())) {
         return e.into_response();
     }
-    match (verdict.code, verdict.key.as_deref()) {
-        (VerifyCode::Valid, Some(k)) => {
-            let mut response = answer(StatusCode::OK, "valid", false);
-            let h = response.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(k.id.as_str()) {
-                h.insert(X_KEYWARD_KEY_ID, v);
-            }
-            if let Ok(v) = HeaderValue::from_bytes(k.owner_email.as_bytes()) {
-                h.insert(X_KEYWARD_OWNER, v);
-            }
-            response
-        }
-        (code, _) if code.is_authentication_failure() || code == VerifyCode::Valid => {
-            answer(StatusCode::UNAUTHORIZED, code.as_str(), true)
-        }
-        (code, _) => answer(StatusCode::FORBIDDEN, code.as_str(), false),
-    }
+    code_answer(verdict.code, verdict.key.as_deref())
 }
 
 enum Presented<'a> {
@@ -258,7 +245,9 @@ fn header_permission(headers: &HeaderMap) -> Result<Option<Permission>, ApiError
             headers.get(X_ORIGINAL_METHOD).or_else(|| headers.get(X_FORWARDED_METHOD)).and_then(|v| v.to_str().ok());
         // No method header: the request may change something, so ask for write (fail closed).
         let access = method.map_or(Access::Write, Access::for_method);
-        [raw, ":", access.as_str()].concat().parse::<Permission>()
+        // Without writing `raw:access` out, unless it is wrong: then its error is the one the
+        // whole text gives.
+        Permission::with_access(raw, access).or_else(|_| [raw, ":", access.as_str()].concat().parse::<Permission>())
     };
     parsed.map(Some).map_err(|e| {
         ApiError::malformed(format!(
@@ -269,54 +258,98 @@ fn header_permission(headers: &HeaderMap) -> Result<Option<Permission>, ApiError
 
 const ANSWER_HEADERS: usize = 12;
 
-/// `{"code":"…"}` for every code forward-auth answers, written once at compile time.
-macro_rules! code_bodies {
-    ($($code:literal),* $(,)?) => {
-        fn code_body(code: &'static str) -> Body {
-            match code {
-                $($code => Body::from(concat!("{\"code\":\"", $code, "\"}")),)*
-                other => Body::from(format!("{{\"code\":\"{other}\"}}")),
-            }
-        }
-    };
+/// One of forward-auth's answers without the key's own headers, made once: an answer is a copy
+/// (cloning a header map copies its entries, where inserting hashes each name; the ten inserts
+/// of a valid answer cost more than the rest of it).
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
-code_bodies!(
-    "valid",
-    "missing_credential",
-    "not_found",
-    "expired",
-    "revoked",
-    "owner_disabled",
-    "ip_not_allowed",
-    "insufficient_permission",
-    "signature_required",
-    "signature_invalid",
-);
-
-fn answer(status: StatusCode, code: &'static str, invalid_token: bool) -> Response {
-    let mut response = Response::new(code_body(code));
-    *response.status_mut() = status;
-    // Room for every header the answer ends with (its own, the key's, and the ones
-    // `finish_response` adds), so the map is allocated once rather than grown.
-    *response.headers_mut() = HeaderMap::with_capacity(ANSWER_HEADERS);
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(X_KEYWARD_CODE, HeaderValue::from_static(code));
-    if status == StatusCode::UNAUTHORIZED {
-        let challenge = if invalid_token {
-            "Bearer realm=\"keyward\", error=\"invalid_token\""
-        } else {
-            "Bearer realm=\"keyward\""
-        };
-        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-    } else if code == "insufficient_permission" {
-        h.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"keyward\", error=\"insufficient_scope\""),
-        );
+impl Answer {
+    fn new(status: StatusCode, code: &'static str, invalid_token: bool) -> Answer {
+        // Room for every header an answer ends with, so a copy is never grown.
+        let mut h = HeaderMap::with_capacity(ANSWER_HEADERS);
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(X_KEYWARD_CODE, HeaderValue::from_static(code));
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = if invalid_token {
+                "Bearer realm=\"keyward\", error=\"invalid_token\""
+            } else {
+                "Bearer realm=\"keyward\""
+            };
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        } else if code == "insufficient_permission" {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"keyward\", error=\"insufficient_scope\""),
+            );
+        }
+        if status == StatusCode::OK {
+            // Set to the key's for each answer (in place: the copy's entries are not grown).
+            h.insert(X_KEYWARD_KEY_ID, HeaderValue::from_static(""));
+            h.insert(X_KEYWARD_OWNER, HeaderValue::from_static(""));
+        }
+        crate::secure_headers(&mut h);
+        Answer { status, headers: h, body: Bytes::from(format!("{{\"code\":\"{code}\"}}")) }
     }
-    response
+
+    fn response(&self) -> Response {
+        let mut response = Response::new(Body::from(self.body.clone()));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers.clone();
+        response
+    }
+}
+
+/// Forward-auth's answers: one for a request without a credential, and one for each code.
+struct Answers {
+    missing_credential: Answer,
+    /// At `code as usize` (the order of `keyward_service::metrics::CODES`).
+    by_code: Vec<Answer>,
+}
+
+static ANSWERS: LazyLock<Answers> = LazyLock::new(|| Answers {
+    missing_credential: Answer::new(StatusCode::UNAUTHORIZED, "missing_credential", false),
+    by_code: CODES
+        .iter()
+        .map(|&code| Answer::new(answer_status(code), code.as_str(), code != VerifyCode::Valid))
+        .collect(),
+});
+
+/// `200` for a valid key, `401` when the credential itself is no good, `403` otherwise.
+fn answer_status(code: VerifyCode) -> StatusCode {
+    match code {
+        VerifyCode::Valid => StatusCode::OK,
+        code if code.is_authentication_failure() => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::FORBIDDEN,
+    }
+}
+
+/// The answer for `code` (for a valid key, with the key's id and owner).
+fn code_answer(code: VerifyCode, key: Option<&CachedKey>) -> Response {
+    let Some(template) = ANSWERS.by_code.get(code as usize) else {
+        return ApiError::internal().into_response();
+    };
+    match (code, key) {
+        (VerifyCode::Valid, Some(k)) => {
+            let mut response = template.response();
+            let h = response.headers_mut();
+            match HeaderValue::from_str(k.id.as_str()) {
+                Ok(v) => h.insert(X_KEYWARD_KEY_ID, v),
+                Err(_) => h.remove(X_KEYWARD_KEY_ID),
+            };
+            match HeaderValue::from_bytes(k.owner_email.as_bytes()) {
+                Ok(v) => h.insert(X_KEYWARD_OWNER, v),
+                Err(_) => h.remove(X_KEYWARD_OWNER),
+            };
+            response
+        }
+        // A check is only valid with the key it found; without one, the credential is no good.
+        (VerifyCode::Valid, None) => Answer::new(StatusCode::UNAUTHORIZED, code.as_str(), true).response(),
+        _ => template.response(),
+    }
 }
 
 #[cfg(test)]
