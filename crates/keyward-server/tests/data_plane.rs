@@ -242,3 +242,51 @@ async fn forward_auth_believes_forwarding_headers_only_from_trusted_proxies() {
     // No peer at all (in-process, no ConnectInfo): the client is unknown.
     call("GET", "/v1/forward-auth").bearer(&secret).header("x-forwarded-for", "198.51.100.7").send(&app).await.ok(403);
 }
+
+/// Valid answers are rendered once per snapshot of a key: a change of the key (its name, its
+/// grants, its owner's permissions) is in the next answer, and an access token's narrowed grants
+/// are its own.
+#[tokio::test]
+async fn valid_answers_follow_the_keys_changes() {
+    let f = fixture().await;
+    let app = &f.app;
+    let alice = login(app, "alice@example.com", PASSWORD).await;
+    let answer = |key: &str| f.verify(json!({"key": key}));
+    let grants = |answer: &Value| {
+        let mut list: Vec<String> =
+            answer["grants"].as_array().unwrap().iter().map(|g| g["permission"].as_str().unwrap().to_owned()).collect();
+        list.sort_unstable();
+        list
+    };
+    let first = answer(&f.secret).await;
+    assert_eq!(first, answer(&f.secret).await, "the same snapshot answers the same");
+    assert_eq!(first["name"], "reader");
+    assert_eq!(grants(&first), ["accounts.config:read", "events.alerts:read"]);
+    let forward = call("GET", "/v1/forward-auth").bearer(&f.secret).send(app).await;
+    assert_eq!(forward.header("x-keyward-key-id"), Some(f.key_id.as_str()));
+
+    let path = format!("/v1/keys/{}", f.key_id);
+    let patch = json!({"name": "renamed", "grants": ["events.alerts:read"]});
+    call("PATCH", &path).bearer(&alice.token).json(patch).send(app).await.ok(200);
+    let second = answer(&f.secret).await;
+    assert_eq!((second["name"].as_str(), grants(&second)), (Some("renamed"), vec!["events.alerts:read".to_owned()]));
+    assert_eq!(second["expires_at"], first["expires_at"]);
+    let forward = call("GET", "/v1/forward-auth").bearer(&f.secret).send(app).await;
+    assert_eq!(
+        (forward.header("x-keyward-key-id"), forward.header("x-keyward-owner")),
+        (Some(f.key_id.as_str()), Some("alice@example.com"))
+    );
+
+    // An access token of the key answers with its scope, and the key with all of its grants.
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}&scope=events.alerts:read",
+        f.key_id, f.secret
+    );
+    let token =
+        call("POST", "/oauth2/token").raw(Some("application/x-www-form-urlencoded"), form).send(app).await.ok(200);
+    let by_token = answer(token["access_token"].as_str().unwrap()).await;
+    assert_eq!((by_token["valid"].as_bool(), grants(&by_token)), (Some(true), vec!["events.alerts:read".to_owned()]));
+    call("PATCH", &path).bearer(&alice.token).json(json!({"grants": ["events.*:read"]})).send(app).await.ok(200);
+    assert_eq!(grants(&answer(&f.secret).await), ["events.*:read"]);
+    assert_eq!(grants(&answer(token["access_token"].as_str().unwrap()).await), ["events.alerts:read"]);
+}

@@ -20,10 +20,11 @@ use keyward_domain::signing_key::VerifyKey;
 use parking_lot::RwLock;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{Equivalent, UnitWeighter};
+use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Everything verification needs to know about one key, as of one moment.
 ///
@@ -50,6 +51,29 @@ pub struct CachedKey {
     pub name: String,
     pub owner_id: AdminId,
     pub owner_email: String,
+    /// What the layers above derive from the snapshot for their answers, made once.
+    pub memo: Memo,
+}
+
+/// What a layer above derives from one snapshot (the HTTP server: the headers and the body it
+/// answers a valid check of this key with), made on first use and dropped with the snapshot. A
+/// snapshot never changes (a change of the key replaces it on every node), so what is derived
+/// from it stays true for as long as it is held. The service does not look inside.
+#[derive(Default)]
+pub struct Memo(OnceLock<Box<dyn Any + Send + Sync>>);
+
+impl Memo {
+    /// The memo of type `T`, made by `make` the first time; `None` when the memo holds another
+    /// type (one layer owns it).
+    pub fn get_or_make<T: Any + Send + Sync>(&self, make: impl FnOnce() -> T) -> Option<&T> {
+        self.0.get_or_init(|| Box::new(make())).downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "Memo(made)" } else { "Memo(empty)" })
+    }
 }
 
 impl CachedKey {
@@ -75,6 +99,7 @@ impl CachedKey {
             grants,
             verify_key: self.verify_key.clone(),
             require_signed_writes: self.require_signed_writes,
+            memo: Memo::default(),
         }
     }
 }
@@ -303,6 +328,7 @@ mod tests {
             grants: vec![],
             verify_key: None,
             require_signed_writes: false,
+            memo: Memo::default(),
         })
     }
 
@@ -352,6 +378,22 @@ mod tests {
         cache.invalidate_key(&KeyId::from_string(long.clone()));
         assert!(cache.get(&long).is_none());
         assert!(cache.get("a").is_some());
+    }
+
+    #[test]
+    fn a_memo_is_made_once_per_snapshot_and_holds_one_type() {
+        let key = entry("a", "o");
+        let mut made = 0;
+        for _ in 0..3 {
+            let memo = key.memo.get_or_make(|| {
+                made += 1;
+                format!("rendered {}", key.id)
+            });
+            assert_eq!(memo.map(String::as_str), Some("rendered a"));
+        }
+        assert_eq!(made, 1);
+        assert!(key.memo.get_or_make(|| 7u32).is_none(), "a memo of another type is not made over it");
+        assert!(key.narrowed(vec![]).memo.get_or_make(|| 7u32).is_some(), "a narrowed snapshot has its own memo");
     }
 
     #[test]

@@ -272,6 +272,7 @@ impl Keyward {
             networks: key.networks,
             verify_key,
             require_signed_writes: key.require_signed_writes,
+            memo: Default::default(),
         });
         self.inner.cache.insert(generation, entry.clone());
         Ok(Some(entry))

@@ -3,7 +3,8 @@
 use super::{GrantDto, OwnerDto};
 use chrono::{DateTime, Utc};
 use keyward_domain::permission::{Grant, Targets};
-use keyward_service::verify::Verdict;
+use keyward_service::cache::CachedKey;
+use keyward_service::verify::{Verdict, VerifyCode};
 use serde::ser::SerializeStruct as _;
 use serde::Serializer;
 use serde::{Deserialize, Serialize};
@@ -77,22 +78,28 @@ pub struct VerifyResponse<'a> {
     /// Present (possibly `null` = never) on valid answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<DateTime<Utc>>)]
-    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub expires_at: Option<Option<TimeView>>,
 }
 
 impl<'a> From<&'a Verdict> for VerifyResponse<'a> {
     fn from(v: &'a Verdict) -> Self {
-        let valid = v.code == keyward_service::verify::VerifyCode::Valid;
-        let key = v.key.as_deref();
+        VerifyResponse::new(v.code, v.key.as_deref())
+    }
+}
+
+impl<'a> VerifyResponse<'a> {
+    /// The answer for `code` about `key` (the key the caller proved they hold, if any).
+    pub fn new(code: VerifyCode, key: Option<&'a CachedKey>) -> Self {
+        let valid = code == VerifyCode::Valid;
         let full = key.filter(|_| valid);
         VerifyResponse {
             valid,
-            code: v.code.as_str(),
+            code: code.as_str(),
             key_id: key.map(|k| k.id.as_str()),
             name: full.map(|k| k.name.as_str()),
             owner: full.map(|k| OwnerView { id: k.owner_id.as_str(), email: &k.owner_email }),
             grants: full.map(|k| GrantsView(&k.grants)),
-            expires_at: full.map(|k| k.expires_at),
+            expires_at: full.map(|k| k.expires_at.map(TimeView)),
         }
     }
 }
@@ -118,17 +125,65 @@ struct GrantView<'a>(&'a Grant);
 impl Serialize for GrantView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut grant = serializer.serialize_struct("GrantDto", 2)?;
-        grant.serialize_field("permission", &DisplayAsStr(&self.0.permission))?;
+        grant.serialize_field("permission", &self.0.permission.text())?;
         grant.serialize_field("targets", &TargetsView(&self.0.targets))?;
         grant.end()
     }
 }
 
-struct DisplayAsStr<'a, T>(&'a T);
+/// A time written as chrono's `Serialize` writes it (RFC 3339 in UTC with `Z`, a fraction of 3,
+/// 6 or 9 digits only when there is one), without the formatting machinery chrono goes
+/// through, which costs more than the rest of a verify answer. Times chrono would write
+/// otherwise (a year outside 0–9999, a leap second) are left to chrono.
+pub struct TimeView(pub DateTime<Utc>);
 
-impl<T: std::fmt::Display> Serialize for DisplayAsStr<'_, T> {
+impl Serialize for TimeView {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self.0)
+        use chrono::{Datelike as _, Timelike as _};
+        let t = &self.0;
+        let (year, nanos) = (t.year(), t.nanosecond());
+        let (Ok(year), true) = (u32::try_from(year), nanos < 1_000_000_000) else {
+            return t.serialize(serializer);
+        };
+        if year > 9999 {
+            return t.serialize(serializer);
+        }
+        /// `value`'s last digits, as many as `field` holds.
+        fn put(field: &mut [u8], mut value: u32) {
+            for digit in field.iter_mut().rev() {
+                // Below 10: a digit.
+                *digit = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        let mut out = *b"0000-00-00T00:00:00.000000000Z";
+        put(&mut out[0..4], year);
+        put(&mut out[5..7], t.month());
+        put(&mut out[8..10], t.day());
+        put(&mut out[11..13], t.hour());
+        put(&mut out[14..16], t.minute());
+        put(&mut out[17..19], t.second());
+        let at = match nanos {
+            0 => 19,
+            n if n % 1_000_000 == 0 => {
+                put(&mut out[20..23], n / 1_000_000);
+                23
+            }
+            n if n % 1_000 == 0 => {
+                put(&mut out[20..26], n / 1_000);
+                26
+            }
+            n => {
+                put(&mut out[20..29], n);
+                29
+            }
+        };
+        out[at] = b'Z';
+        let at = at + 1;
+        match std::str::from_utf8(&out[..at]) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => t.serialize(serializer),
+        }
     }
 }
 
@@ -163,4 +218,40 @@ pub struct ReadyResponse {
     /// The storage backend, e.g. `sqlite`.
     #[schema(example = "sqlite")]
     pub backend: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chrono::TimeZone as _;
+
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        let mut times = vec![
+            Utc.timestamp_opt(0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2016, 12, 31, 23, 59, 59).unwrap() + chrono::Duration::nanoseconds(1_500_000_000),
+        ];
+        // Every precision a fraction can take, over dates from 1970 on.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let nanos = match seed % 5 {
+                0 => 0,
+                1 => (seed >> 8) % 1_000 * 1_000_000,
+                2 => (seed >> 8) % 1_000_000 * 1_000,
+                _ => (seed >> 8) % 1_000_000_000,
+            };
+            let seconds = (seed >> 20) % 8_000_000_000;
+            times.push(Utc.timestamp_opt(seconds as i64, nanos as u32).unwrap());
+        }
+        for t in times {
+            assert_eq!(serde_json::to_string(&TimeView(t)).unwrap(), serde_json::to_string(&t).unwrap(), "{t:?}");
+        }
+    }
 }

@@ -102,13 +102,14 @@ async fn verify_checked(state: &AppState, body: &VerifyRequest<'_>) -> Result<Re
         request: request.as_ref(),
     };
     let verdict = state.keyward.check(query, Channel::Verify).await?;
-    // Serialized straight into a buffer the size of a typical answer (a key with a few grants),
-    // with room for every header it ends with.
-    let mut body = Vec::with_capacity(VERIFY_ANSWER_BYTES);
-    serde_json::to_writer(&mut body, &VerifyResponse::from(&verdict)).map_err(|e| {
-        tracing::error!(error = %e, "cannot serialize a verdict");
-        ApiError::internal()
-    })?;
+    let body = match (verdict.code, verdict.key.as_deref()) {
+        (VerifyCode::Valid, Some(key)) => match rendered(key).and_then(|r| r.verify_answer.clone()) {
+            Some(body) => body,
+            None => serialize_answer(&VerifyResponse::new(verdict.code, Some(key)))?.into(),
+        },
+        _ => serialize_answer(&VerifyResponse::from(&verdict))?.into(),
+    };
+    // With room for every header the answer ends with.
     let mut response = Response::new(Body::from(body));
     *response.headers_mut() = HeaderMap::with_capacity(ANSWER_HEADERS);
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -116,6 +117,36 @@ async fn verify_checked(state: &AppState, body: &VerifyRequest<'_>) -> Result<Re
 }
 
 const VERIFY_ANSWER_BYTES: usize = 512;
+
+/// A verify answer's body, serialized straight into a buffer the size of a typical answer (a
+/// key with a few grants).
+fn serialize_answer(answer: &VerifyResponse<'_>) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::with_capacity(VERIFY_ANSWER_BYTES);
+    serde_json::to_writer(&mut body, answer).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialize a verdict");
+        ApiError::internal()
+    })?;
+    Ok(body)
+}
+
+/// What the data plane answers about a key when it is valid, rendered once per snapshot of the
+/// key (in its [`CachedKey::memo`]): forward-auth's `X-Keyward-Key-Id` and `X-Keyward-Owner`
+/// (absent when they cannot be header values), and verify's whole answer. A key checked again
+/// and again is then answered without formatting anything; a change of the key makes a new
+/// snapshot, rendered anew.
+struct Rendered {
+    key_id: Option<HeaderValue>,
+    owner: Option<HeaderValue>,
+    verify_answer: Option<Bytes>,
+}
+
+fn rendered(key: &CachedKey) -> Option<&Rendered> {
+    key.memo.get_or_make(|| Rendered {
+        key_id: HeaderValue::from_str(key.id.as_str()).ok(),
+        owner: HeaderValue::from_bytes(key.owner_email.as_bytes()).ok(),
+        verify_answer: serialize_answer(&VerifyResponse::new(VerifyCode::Valid, Some(key))).ok().map(Bytes::from),
+    })
+}
 
 /// Authorization for a reverse proxy (nginx `auth_request`, Traefik ForwardAuth, …).
 ///
@@ -336,13 +367,14 @@ fn code_answer(code: VerifyCode, key: Option<&CachedKey>) -> Response {
         (VerifyCode::Valid, Some(k)) => {
             let mut response = template.response();
             let h = response.headers_mut();
-            match HeaderValue::from_str(k.id.as_str()) {
-                Ok(v) => h.insert(X_KEYWARD_KEY_ID, v),
-                Err(_) => h.remove(X_KEYWARD_KEY_ID),
+            let rendered = rendered(k);
+            match rendered.and_then(|r| r.key_id.clone()) {
+                Some(v) => h.insert(X_KEYWARD_KEY_ID, v),
+                None => h.remove(X_KEYWARD_KEY_ID),
             };
-            match HeaderValue::from_bytes(k.owner_email.as_bytes()) {
-                Ok(v) => h.insert(X_KEYWARD_OWNER, v),
-                Err(_) => h.remove(X_KEYWARD_OWNER),
+            match rendered.and_then(|r| r.owner.clone()) {
+                Some(v) => h.insert(X_KEYWARD_OWNER, v),
+                None => h.remove(X_KEYWARD_OWNER),
             };
             response
         }
