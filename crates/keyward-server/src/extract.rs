@@ -45,8 +45,12 @@ pub fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value.split(';').next().unwrap_or("").trim().as_bytes();
+    let (application, suffix) = (b"application/".as_slice(), b"+json".as_slice());
+    essence.eq_ignore_ascii_case(b"application/json")
+        || (essence.len() >= application.len() + suffix.len()
+            && essence[..application.len()].eq_ignore_ascii_case(application)
+            && essence[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix))
 }
 
 pub fn unsupported_media_type() -> ApiError {
@@ -253,5 +257,29 @@ mod tests {
         assert!(is_json(&h));
         h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
         assert!(!is_json(&h));
+        // As the media type's essence, lowercased, says.
+        let reference = |value: &str| {
+            let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+        };
+        let values = [
+            "APPLICATION/JSON",
+            " application/Json ;x=1",
+            "application/+json",
+            "application+json",
+            "application/json2",
+            "application/problem+JSON",
+            "application/",
+            "+json",
+            "",
+            ";",
+            "applicatioN/jsoN;",
+            "text/json",
+            "application/ json",
+        ];
+        for value in values {
+            h.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            assert_eq!(is_json(&h), reference(value), "{value:?}");
+        }
     }
 }

@@ -109,12 +109,18 @@ async fn verify_checked(state: &AppState, body: &VerifyRequest<'_>) -> Result<Re
         },
         _ => serialize_answer(&VerifyResponse::from(&verdict))?.into(),
     };
-    // With room for every header the answer ends with.
     let mut response = Response::new(Body::from(body));
-    *response.headers_mut() = HeaderMap::with_capacity(ANSWER_HEADERS);
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    *response.headers_mut() = VERIFY_HEADERS.clone();
     Ok(response)
 }
+
+/// A verify answer's headers, made once (see [`Answer`]).
+static VERIFY_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
+    let mut headers = HeaderMap::with_capacity(ANSWER_HEADERS);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    crate::secure_headers(&mut headers);
+    headers
+});
 
 const VERIFY_ANSWER_BYTES: usize = 512;
 
