@@ -25,7 +25,7 @@ use keyward_service::cache::CachedKey;
 use keyward_service::metrics::CODES;
 use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 /// Is this key valid, from this client address, for this permission (and target)?
 ///
@@ -103,7 +103,7 @@ async fn verify_checked(state: &AppState, body: &VerifyRequest<'_>) -> Result<Re
     };
     let verdict = state.keyward.check(query, Channel::Verify).await?;
     let body = match (verdict.code, verdict.key.as_deref()) {
-        (VerifyCode::Valid, Some(key)) => match rendered(key).and_then(|r| r.verify_answer.clone()) {
+        (VerifyCode::Valid, Some(key)) => match valid_verify_answer(key) {
             Some(body) => body,
             None => serialize_answer(&VerifyResponse::new(verdict.code, Some(key)))?.into(),
         },
@@ -136,22 +136,41 @@ fn serialize_answer(answer: &VerifyResponse<'_>) -> Result<Vec<u8>, ApiError> {
 }
 
 /// What the data plane answers about a key when it is valid, rendered once per snapshot of the
-/// key (in its [`CachedKey::memo`]): forward-auth's `X-Keyward-Key-Id` and `X-Keyward-Owner`
-/// (absent when they cannot be header values), and verify's whole answer. A key checked again
-/// and again is then answered without formatting anything; a change of the key makes a new
-/// snapshot, rendered anew.
+/// key (in its [`CachedKey::memo`]), each part when it is first needed: forward-auth's key
+/// headers, and verify's whole answer. A key checked again and again is then answered without
+/// formatting anything; a change of the key makes a new snapshot, rendered anew.
+#[derive(Default)]
 struct Rendered {
+    key_headers: OnceLock<KeyHeaders>,
+    verify_answer: OnceLock<Option<Bytes>>,
+}
+
+/// `X-Keyward-Key-Id` and `X-Keyward-Owner` (absent when they cannot be header values).
+struct KeyHeaders {
     key_id: Option<HeaderValue>,
     owner: Option<HeaderValue>,
-    verify_answer: Option<Bytes>,
 }
 
 fn rendered(key: &CachedKey) -> Option<&Rendered> {
-    key.memo.get_or_make(|| Rendered {
+    key.memo.get_or_make(Rendered::default)
+}
+
+fn key_headers(key: &CachedKey) -> Option<&KeyHeaders> {
+    Some(rendered(key)?.key_headers.get_or_init(|| KeyHeaders {
         key_id: HeaderValue::from_str(key.id.as_str()).ok(),
         owner: HeaderValue::from_bytes(key.owner_email.as_bytes()).ok(),
-        verify_answer: serialize_answer(&VerifyResponse::new(VerifyCode::Valid, Some(key))).ok().map(Bytes::from),
-    })
+    }))
+}
+
+/// A valid answer's body (`None` when it cannot be serialized: then the caller serializes it
+/// again, for the error).
+fn valid_verify_answer(key: &CachedKey) -> Option<Bytes> {
+    let answer = rendered(key)?.verify_answer.get_or_init(|| {
+        // Held as long as the snapshot: without the buffer's spare room.
+        let body = serialize_answer(&VerifyResponse::new(VerifyCode::Valid, Some(key))).ok()?;
+        Some(Bytes::from(body.into_boxed_slice()))
+    });
+    answer.clone()
 }
 
 /// Authorization for a reverse proxy (nginx `auth_request`, Traefik ForwardAuth, …).
@@ -373,7 +392,7 @@ fn code_answer(code: VerifyCode, key: Option<&CachedKey>) -> Response {
         (VerifyCode::Valid, Some(k)) => {
             let mut response = template.response();
             let h = response.headers_mut();
-            let rendered = rendered(k);
+            let rendered = key_headers(k);
             match rendered.and_then(|r| r.key_id.clone()) {
                 Some(v) => h.insert(X_KEYWARD_KEY_ID, v),
                 None => h.remove(X_KEYWARD_KEY_ID),
