@@ -23,6 +23,27 @@ pub fn log_record_id(rng: &mut dyn RngCore, time_ms: i64) -> String {
     time_digits.chain((0..12).map(|_| BASE62[rng.gen_range(0..62)] as char)).collect()
 }
 
+/// The longest string [`inline_words`] holds.
+pub const INLINE_LEN: usize = 23;
+
+/// A string of at most [`INLINE_LEN`] bytes as three words: its bytes, zero after its end, and
+/// its length in the last byte (`None` when it is longer). Two strings are equal exactly when
+/// their words are, so short names and ids are compared and hashed as three integers, in place,
+/// without following a pointer.
+pub fn inline_words(text: &str) -> Option<[u64; 3]> {
+    if text.len() > INLINE_LEN {
+        return None;
+    }
+    let mut bytes = [0u8; INLINE_LEN + 1];
+    bytes[..text.len()].copy_from_slice(text.as_bytes());
+    bytes[INLINE_LEN] = text.len() as u8;
+    Some(std::array::from_fn(|i| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[8 * i..8 * i + 8]);
+        u64::from_ne_bytes(word)
+    }))
+}
+
 /// Is every character one of `[0-9A-Za-z]`? Tested without a branch per byte (the compiler
 /// makes a vector loop of it): every presented key is checked with this before any lookup.
 pub fn is_base62(s: &str) -> bool {

@@ -10,6 +10,7 @@
 //! as another?) and [`intersect`](Grant::intersect) (what do two grants allow together?). A key's
 //! effective grants are its own intersected with its owner's current ones.
 
+use crate::ids::{inline_words, INLINE_LEN};
 use crate::ValidationError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -53,9 +54,6 @@ impl FromStr for Access {
     }
 }
 
-/// Names of at most this many bytes are held in place (see [`Name`]).
-const INLINE_NAME: usize = 23;
-
 /// A scope or resource name, compared, ordered, hashed and shown as its text.
 ///
 /// A name of up to 23 bytes (`events`, `alerts`, every name of the default catalog) is held in
@@ -76,24 +74,14 @@ enum NameForm {
 
 impl Name {
     pub fn new(name: &str) -> Name {
-        if name.len() > INLINE_NAME {
-            return Name(NameForm::Boxed(name.into()));
-        }
-        let mut bytes = [0u8; INLINE_NAME + 1];
-        bytes[..name.len()].copy_from_slice(name.as_bytes());
-        bytes[INLINE_NAME] = name.len() as u8;
-        Name(NameForm::Inline(std::array::from_fn(|i| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[8 * i..8 * i + 8]);
-            u64::from_ne_bytes(word)
-        })))
+        Name(inline_words(name).map_or_else(|| NameForm::Boxed(name.into()), NameForm::Inline))
     }
 
     /// The text, in a buffer (an inline name's bytes are words).
     fn text(&self) -> NameText<'_> {
         match &self.0 {
             NameForm::Inline(words) => {
-                let mut bytes = [0u8; INLINE_NAME + 1];
+                let mut bytes = [0u8; INLINE_LEN + 1];
                 for (i, w) in words.iter().enumerate() {
                     bytes[8 * i..8 * i + 8].copy_from_slice(&w.to_ne_bytes());
                 }
@@ -106,7 +94,7 @@ impl Name {
 
 /// A [`Name`]'s text, borrowed or copied out of its words.
 enum NameText<'a> {
-    Inline([u8; INLINE_NAME + 1]),
+    Inline([u8; INLINE_LEN + 1]),
     Boxed(&'a str),
 }
 
@@ -115,7 +103,7 @@ impl NameText<'_> {
         match self {
             // Made from a `&str` by `Name::new`: always UTF-8.
             NameText::Inline(bytes) => {
-                let len = usize::from(bytes[INLINE_NAME]).min(INLINE_NAME);
+                let len = usize::from(bytes[INLINE_LEN]).min(INLINE_LEN);
                 std::str::from_utf8(&bytes[..len]).unwrap_or_default()
             }
             NameText::Boxed(name) => name,
@@ -245,7 +233,7 @@ impl Permission {
                 Pattern::Name(name) => text.push_str(name.text().as_str()),
             }
         }
-        let mut text = String::with_capacity(2 * INLINE_NAME + 8);
+        let mut text = String::with_capacity(2 * INLINE_LEN + 8);
         push(&mut text, &self.scope);
         if matches!(self.scope, Pattern::Name(_)) {
             text.push('.');
@@ -537,8 +525,8 @@ mod tests {
             "alerts",
             "events",
             "events-2",
-            &"x".repeat(INLINE_NAME),
-            &"x".repeat(INLINE_NAME + 1),
+            &"x".repeat(INLINE_LEN),
+            &"x".repeat(INLINE_LEN + 1),
             &"y".repeat(64),
         ];
         for a in texts {

@@ -12,7 +12,7 @@
 
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
-use keyward_domain::ids::{AdminId, KeyId};
+use keyward_domain::ids::{inline_words, AdminId, KeyId};
 use keyward_domain::key::PreviousSecret;
 use keyward_domain::permission::Grant;
 use keyward_domain::secret::SecretHash;
@@ -104,28 +104,15 @@ impl CachedKey {
     }
 }
 
-/// Key ids of at most this many bytes are held inside the cache's entries (generated ids have
-/// [`keyward_domain::ids::KEY_ID_LEN`], 16).
-const INLINE_ID: usize = 23;
-
-/// A short key id in place: its bytes, zero after its end, and its length in the last byte, as
-/// three words (compared and hashed as three integers, without a call to `memcmp`).
+/// A key id of at most [`keyward_domain::ids::INLINE_LEN`] bytes (generated ids have
+/// [`keyward_domain::ids::KEY_ID_LEN`], 16) in place, as [`inline_words`] lays it out (compared and hashed as three
+/// integers, without a call to `memcmp`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct InlineId([u64; 3]);
 
 impl InlineId {
     fn new(id: &str) -> Option<InlineId> {
-        if id.len() > INLINE_ID {
-            return None;
-        }
-        let mut bytes = [0u8; INLINE_ID + 1];
-        bytes[..id.len()].copy_from_slice(id.as_bytes());
-        bytes[INLINE_ID] = id.len() as u8;
-        Some(InlineId(std::array::from_fn(|i| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[8 * i..8 * i + 8]);
-            u64::from_ne_bytes(word)
-        })))
+        inline_words(id).map(InlineId)
     }
 }
 
@@ -312,6 +299,7 @@ impl VerifyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyward_domain::ids::INLINE_LEN;
 
     fn entry(id: &str, owner: &str) -> Arc<CachedKey> {
         Arc::new(CachedKey {
@@ -362,8 +350,8 @@ mod tests {
     #[test]
     fn short_and_long_ids_are_found_and_told_apart() {
         let cache = VerifyCache::new(100);
-        let long = "L".repeat(INLINE_ID + 1);
-        let ids = ["a", "0123456789ABCDEF", &"S".repeat(INLINE_ID), &long, &"L".repeat(INLINE_ID + 2)];
+        let long = "L".repeat(INLINE_LEN + 1);
+        let ids = ["a", "0123456789ABCDEF", &"S".repeat(INLINE_LEN), &long, &"L".repeat(INLINE_LEN + 2)];
         for id in ids {
             cache.insert(cache.generation(), entry(id, "o"));
         }
@@ -371,7 +359,7 @@ mod tests {
             assert_eq!(cache.get(id).map(|e| e.id.to_string()).as_deref(), Some(id));
         }
         for absent in
-            ["", "b", "0123456789ABCDE", "0123456789ABCDEF0", &"S".repeat(INLINE_ID - 1), &"L".repeat(INLINE_ID)]
+            ["", "b", "0123456789ABCDE", "0123456789ABCDEF0", &"S".repeat(INLINE_LEN - 1), &"L".repeat(INLINE_LEN)]
         {
             assert!(cache.get(absent).is_none(), "{absent:?}");
         }

@@ -3,13 +3,15 @@
 //! jwt-format keys.
 //!
 //! Verification cost: the first check of a given JWS pays one ECDSA verification; its verified
-//! claims are then cached under the token string itself (bounded), so later checks cost a map
-//! lookup: a fast hash of the string and a comparison with the whole token held, which is what
-//! makes a hit safe without a cryptographic hash (no other string can match), and what lets a
-//! token cost about what an opaque key costs after its first check. What can change after issuance is checked on *every* check: the key's
-//! status through the verification cache (revoked, expired, deleted, owner disabled, network,
-//! grants) and the token's own expiry and revocation (the in-memory denylist, kept current on
-//! every node through the change feed).
+//! claims are then cached (bounded) under its signing input (header and payload, which are no
+//! secret: anyone holding the token reads them) with the SHA-256 of its signature, never the
+//! signature itself, so memory holds nothing that could be presented as a credential. A later
+//! check costs a map lookup (a fast hash of the signing input, compared in full) and the
+//! SHA-256 of the ~86-byte signature, compared in constant time: about what an opaque key's
+//! HMAC costs. What can change after issuance is checked on *every* check: the key's status
+//! through the verification cache (revoked, expired, deleted, owner disabled, network, grants)
+//! and the token's own expiry and revocation (the in-memory denylist, kept current on every
+//! node through the change feed).
 //!
 //! Signing keys: the current key signs; a rotation makes a new one current and retires the old
 //! one, whose private half is erased while its public half stays in the JWKS (see
@@ -34,11 +36,12 @@ use keyward_domain::token::{
 };
 use keyward_store::{RevokedToken, SigningKeyRecord};
 use parking_lot::{Mutex, RwLock};
+use sha2::{Digest as _, Sha256};
 use signing::{KeySet, PublicKey, Sealer};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-/// Verified tokens remembered at most (each holds its token string, ~0.5–1 KB); the cache is
+/// Verified tokens remembered at most (each holds its signing input, ~0.4–1 KB); the cache is
 /// emptied when full (cheap, and bounded).
 const VERIFIED_CAPACITY: usize = 100_000;
 /// Length of a token's random `jti` in base62 (≈ 131 bits).
@@ -60,13 +63,17 @@ enum Verified {
     Invalid,
 }
 
+/// Verified tokens by signing input: the SHA-256 of the signature, and what the token says.
+type VerifiedTokens = HashMap<Box<str>, (SecretHash, Arc<Verified>), foldhash::fast::RandomState>;
+
 /// The token state of one node.
 pub(crate) struct Tokens {
     sealer: Sealer,
     keys: RwLock<Arc<KeySet>>,
     last_reload: Mutex<Option<DateTime<Utc>>>,
-    /// Only tokens whose signature checked out are held, so it cannot be filled with garbage.
-    verified: RwLock<HashMap<Box<str>, Arc<Verified>, foldhash::fast::RandomState>>,
+    /// Tokens whose signature checked out (so it cannot be filled with garbage), by signing
+    /// input, with the SHA-256 of their signature.
+    verified: RwLock<VerifiedTokens>,
     /// Revoked access tokens (`jti`) and until when they would have been valid.
     denylist: RwLock<HashMap<Box<str>, DateTime<Utc>, foldhash::fast::RandomState>>,
     /// The server's own base URL, the default issuer when the configuration names none.
@@ -171,6 +178,11 @@ pub struct Jwk {
     pub kid: String,
     pub x: String,
     pub y: String,
+}
+
+/// What the verified-token cache holds of a token's signature.
+fn signature_digest(signature: &str) -> SecretHash {
+    SecretHash(Sha256::digest(signature.as_bytes()).into())
 }
 
 impl Keyward {
@@ -320,8 +332,14 @@ impl Keyward {
     /// The verified content of a JWS, from the cache or by checking its signature once
     /// (`Invalid` for anything not shaped as one).
     async fn verified(&self, jws: &str) -> Arc<Verified> {
-        if let Some(v) = self.tokens().verified.read().get(jws) {
-            return v.clone();
+        let Some((signing_input, signature)) = jws.rsplit_once('.') else {
+            return Arc::new(Verified::Invalid);
+        };
+        let cached = self.tokens().verified.read().get(signing_input).cloned();
+        if let Some((signature_hash, verified)) = cached {
+            if signature_hash.ct_eq(&signature_digest(signature)) {
+                return verified;
+            }
         }
         if !looks_like_jws(jws) {
             return Arc::new(Verified::Invalid);
@@ -342,7 +360,7 @@ impl Keyward {
         if cache.len() >= VERIFIED_CAPACITY {
             cache.clear();
         }
-        cache.insert(jws.into(), verified.clone());
+        cache.insert(signing_input.into(), (signature_digest(signature), verified.clone()));
         verified
     }
 
