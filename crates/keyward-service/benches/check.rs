@@ -27,10 +27,10 @@
 //! write 20,000 checks of distinct keys (the worst case: every check its own record).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use keyward_domain::catalog::GrantInput;
-use keyward_domain::policy::{authorize_admin_management, authorize_keys, KeyAction, Principal};
-use keyward_service::admins::NewAdmin;
 use keyward_service::keys::NewKey;
 use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
 use keyward_service::{Config, Keyward, Options, RequestContext};
@@ -41,8 +41,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ROOT_EMAIL: &str = "root@example.com";
-const ROOT_PASSWORD: &str = "root-password-1";
 const PERMISSION: &str = "events.alerts:read";
 /// Concurrent callers of the `saturated` benchmark.
 const CALLERS: u64 = 8;
@@ -71,12 +69,6 @@ fn key_count() -> usize {
     std::env::var("KEYWARD_BENCH_KEYS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000)
 }
 
-async fn principal(keyward: &Keyward, email: &str, password: &str) -> Principal {
-    let ctx = RequestContext::default();
-    let out = keyward.login(email, password, &ctx).await.unwrap();
-    keyward.authenticate(&out.session_token, &ctx).await.unwrap().principal
-}
-
 /// A node with `keys` keys that may read alerts, every one checked once (warm cache).
 async fn node(mode: Mode, keys: usize) -> Node {
     let usage_log = mode != Mode::Off;
@@ -92,33 +84,12 @@ async fn node(mode: Mode, keys: usize) -> Node {
         ..Config::default()
     };
     let mut options = Options::new(config);
-    options.env = Box::new(|k| match k {
-        "KEYWARD_BOOTSTRAP_EMAIL" => Some(ROOT_EMAIL.into()),
-        "KEYWARD_BOOTSTRAP_PASSWORD" => Some(ROOT_PASSWORD.into()),
-        _ => None,
-    });
+    options.env = Box::new(common::bootstrap_env);
     let (keyward, _) = Keyward::start(options).await.unwrap();
     let background = (mode != Mode::Enqueue).then(|| keyward.spawn_background());
 
-    let root = principal(&keyward, ROOT_EMAIL, ROOT_PASSWORD).await;
     let ctx = RequestContext::default();
-    keyward
-        .create_admin(
-            &authorize_admin_management(&root).unwrap(),
-            NewAdmin {
-                email: "bench@example.com".into(),
-                name: "Bench".into(),
-                password: "bench-password-1".into(),
-                role: "admin".into(),
-                can_manage_keys: true,
-                permissions: vec![GrantInput::Bare("events.*:write".into())],
-            },
-            &ctx,
-        )
-        .await
-        .unwrap();
-    let admin = principal(&keyward, "bench@example.com", "bench-password-1").await;
-    let issue = authorize_keys(&admin, KeyAction::Issue, keyward.config().policy()).unwrap();
+    let issue = common::key_issuer(&keyward).await;
     let started = Instant::now();
     let mut secrets = Vec::with_capacity(keys);
     for i in 0..keys {

@@ -14,12 +14,12 @@
 //!   shared nonce table per check; requests are signed outside the timer).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use keyward_domain::catalog::GrantInput;
-use keyward_domain::policy::{authorize_admin_management, authorize_keys, KeyAction};
 use keyward_domain::signature::{sign_request, verify_request, HttpRequest, Window};
 use keyward_domain::signing_key::SigningKey;
-use keyward_service::admins::NewAdmin;
 use keyward_service::keys::NewKey;
 use keyward_service::verify::{VerifyCode, VerifyQuery};
 use keyward_service::{Config, Keyward, Options, RequestContext};
@@ -51,32 +51,10 @@ async fn node(signer: &SigningKey, dir: &tempfile::TempDir) -> (Keyward, String,
         ..Config::default()
     };
     let mut options = Options::new(config);
-    options.env = Box::new(|k| match k {
-        "KEYWARD_BOOTSTRAP_EMAIL" => Some("root@example.com".into()),
-        "KEYWARD_BOOTSTRAP_PASSWORD" => Some("root-password-1".into()),
-        _ => None,
-    });
+    options.env = Box::new(common::bootstrap_env);
     let (keyward, _) = Keyward::start(options).await.unwrap();
     let ctx = RequestContext::default();
-    let login = |email: &'static str, password: &'static str| {
-        let keyward = keyward.clone();
-        async move {
-            let out = keyward.login(email, password, &RequestContext::default()).await.unwrap();
-            keyward.authenticate(&out.session_token, &RequestContext::default()).await.unwrap().principal
-        }
-    };
-    let root = login("root@example.com", "root-password-1").await;
-    let admin = NewAdmin {
-        email: "bench@example.com".into(),
-        name: "Bench".into(),
-        password: "bench-password-1".into(),
-        role: "admin".into(),
-        can_manage_keys: true,
-        permissions: vec![GrantInput::Bare("events.*:write".into())],
-    };
-    keyward.create_admin(&authorize_admin_management(&root).unwrap(), admin, &ctx).await.unwrap();
-    let bench = login("bench@example.com", "bench-password-1").await;
-    let issue = authorize_keys(&bench, KeyAction::Issue, keyward.config().policy()).unwrap();
+    let issue = common::key_issuer(&keyward).await;
     let input = NewKey {
         name: "signed".into(),
         grants: Some(vec![GrantInput::Bare("events.alerts:write".into())]),

@@ -10,15 +10,15 @@
 //! `cargo bench -p keyward-service --bench tokens`
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use keyward_domain::catalog::GrantInput;
-use keyward_domain::policy::{authorize_admin_management, authorize_keys, KeyAction};
 use keyward_domain::token::AccessClaims;
-use keyward_service::admins::NewAdmin;
 use keyward_service::keys::NewKey;
 use keyward_service::tokens::ClientCredentials;
 use keyward_service::verify::{VerifyCode, VerifyQuery};
@@ -44,27 +44,10 @@ async fn fixture() -> Fixture {
         ..Config::default()
     };
     let mut options = Options::new(config);
-    options.env = Box::new(|k| match k {
-        "KEYWARD_BOOTSTRAP_EMAIL" => Some("root@example.com".into()),
-        "KEYWARD_BOOTSTRAP_PASSWORD" => Some("root-password-1".into()),
-        _ => None,
-    });
+    options.env = Box::new(common::bootstrap_env);
     let (keyward, _) = Keyward::start(options).await.unwrap();
     let ctx = RequestContext::default();
-    let login = keyward.login("root@example.com", "root-password-1", &ctx).await.unwrap();
-    let root = keyward.authenticate(&login.session_token, &ctx).await.unwrap().principal;
-    let admin = NewAdmin {
-        email: "bench@example.com".into(),
-        name: "Bench".into(),
-        password: "bench-password-1".into(),
-        role: "admin".into(),
-        can_manage_keys: true,
-        permissions: vec![GrantInput::Bare("events.*:write".into())],
-    };
-    keyward.create_admin(&authorize_admin_management(&root).unwrap(), admin, &ctx).await.unwrap();
-    let login = keyward.login("bench@example.com", "bench-password-1", &ctx).await.unwrap();
-    let bench = keyward.authenticate(&login.session_token, &ctx).await.unwrap().principal;
-    let access = authorize_keys(&bench, KeyAction::Issue, keyward.config().policy()).unwrap();
+    let access = common::key_issuer(&keyward).await;
     let input = NewKey {
         name: "client".into(),
         grants: Some(vec![GrantInput::Bare("events.*:write".into())]),

@@ -35,13 +35,13 @@
 //! further records are dropped (counted), as shipped.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use keyward_domain::catalog::GrantInput;
 use keyward_domain::ids::KeyId;
 use keyward_domain::permission::Permission;
-use keyward_domain::policy::{authorize_admin_management, authorize_keys, KeyAction, Principal};
 use keyward_domain::secret::{generate_secret, Pepper};
-use keyward_service::admins::NewAdmin;
 use keyward_service::keys::NewKey;
 use keyward_service::verify::{Channel, VerifyCode, VerifyQuery};
 use keyward_service::{Config, Keyward, Options, RequestContext};
@@ -57,8 +57,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ROOT_EMAIL: &str = "root@example.com";
-const ROOT_PASSWORD: &str = "root-password-1";
 const PERMISSION: &str = "events.alerts:read";
 const CLIENT_IP: &str = "203.0.113.7";
 /// Rows per transaction of the bulk load.
@@ -123,42 +121,17 @@ async fn start(config: Config, pepper_hex: &str) -> Keyward {
     let mut options = Options::new(config);
     let pepper_hex = pepper_hex.to_owned();
     options.env = Box::new(move |k| match k {
-        "KEYWARD_BOOTSTRAP_EMAIL" => Some(ROOT_EMAIL.into()),
-        "KEYWARD_BOOTSTRAP_PASSWORD" => Some(ROOT_PASSWORD.into()),
         "KEYWARD_PEPPER" => Some(pepper_hex.clone()),
-        _ => None,
+        other => common::bootstrap_env(other),
     });
     Keyward::start(options).await.unwrap().0
-}
-
-async fn principal(keyward: &Keyward, email: &str, password: &str) -> Principal {
-    let ctx = RequestContext::default();
-    let out = keyward.login(email, password, &ctx).await.unwrap();
-    keyward.authenticate(&out.session_token, &ctx).await.unwrap().principal
 }
 
 /// Creates the admin and the template key through the service; returns the key's id and
 /// secret.
 async fn template_key(keyward: &Keyward) -> (String, String) {
     let ctx = RequestContext::default();
-    let root = principal(keyward, ROOT_EMAIL, ROOT_PASSWORD).await;
-    keyward
-        .create_admin(
-            &authorize_admin_management(&root).unwrap(),
-            NewAdmin {
-                email: "bench@example.com".into(),
-                name: "Bench".into(),
-                password: "bench-password-1".into(),
-                role: "admin".into(),
-                can_manage_keys: true,
-                permissions: vec![GrantInput::Bare("events.*:write".into())],
-            },
-            &ctx,
-        )
-        .await
-        .unwrap();
-    let admin = principal(keyward, "bench@example.com", "bench-password-1").await;
-    let issue = authorize_keys(&admin, KeyAction::Issue, keyward.config().policy()).unwrap();
+    let issue = common::key_issuer(keyward).await;
     let input = NewKey {
         name: "bench-template".into(),
         grants: Some(vec![GrantInput::Bare(PERMISSION.into())]),
