@@ -6,11 +6,13 @@
 //! input before it touches storage.
 //!
 //! Only `HMAC-SHA-256(pepper, secret)` is ever stored, and hashes are compared in constant time.
+//! The HMAC is computed in its two halves (RFC 2104: an inner SHA-256 of the pepper's inner pad
+//! and the secret, an outer one of its outer pad and that digest), so that a check may stop at
+//! the inner digest once it has seen the key's current secret (see [`InnerDigest`]).
 
 use crate::ids::{is_base62, random_base62, KeyId, BASE62};
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 use std::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -57,11 +59,31 @@ impl Pepper {
         &self.0
     }
 
-    /// A hasher keyed once; cloning it is cheaper than re-keying HMAC for every request.
+    /// A hasher keyed once: both pads are absorbed here, so a hash starts from their states
+    /// instead of re-keying HMAC for every request.
     pub fn hasher(&self) -> SecretHasher {
-        SecretHasher(Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts keys of any length"))
+        // RFC 2104: a key longer than SHA-256's 64-byte block is hashed first; shorter ones are
+        // padded with zeros to the block.
+        let mut block = [0u8; SHA256_BLOCK];
+        if self.0.len() > SHA256_BLOCK {
+            block[..32].copy_from_slice(&Sha256::digest(&self.0));
+        } else {
+            block[..self.0.len()].copy_from_slice(&self.0);
+        }
+        let pad = |byte: u8| {
+            let mut padded: [u8; SHA256_BLOCK] = std::array::from_fn(|i| block[i] ^ byte);
+            let state = Sha256::new_with_prefix(padded);
+            padded.zeroize();
+            state
+        };
+        let hasher = SecretHasher { inner: pad(0x36), outer: pad(0x5c) };
+        block.zeroize();
+        hasher
     }
 }
+
+/// SHA-256's block size, which HMAC pads its key to.
+const SHA256_BLOCK: usize = 64;
 
 impl fmt::Debug for Pepper {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -69,9 +91,13 @@ impl fmt::Debug for Pepper {
     }
 }
 
-/// HMAC-SHA-256 keyed with the pepper.
+/// HMAC-SHA-256 keyed with the pepper: SHA-256 states that have absorbed the pepper's inner and
+/// outer pads.
 #[derive(Clone)]
-pub struct SecretHasher(Hmac<Sha256>);
+pub struct SecretHasher {
+    inner: Sha256,
+    outer: Sha256,
+}
 
 impl fmt::Debug for SecretHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,10 +106,44 @@ impl fmt::Debug for SecretHasher {
 }
 
 impl SecretHasher {
+    /// `HMAC-SHA-256(pepper, secret)`: what storage holds.
     pub fn hash(&self, secret: &str) -> SecretHash {
-        let mut mac = self.0.clone();
-        mac.update(secret.as_bytes());
-        SecretHash(mac.finalize().into_bytes().into())
+        self.finish(&self.inner_digest(secret))
+    }
+
+    /// The first half of [`hash`](Self::hash): `SHA-256((pepper ⊕ ipad) ‖ secret)`.
+    pub fn inner_digest(&self, secret: &str) -> InnerDigest {
+        InnerDigest(self.inner.clone().chain_update(secret.as_bytes()).finalize().into())
+    }
+
+    /// The second half of [`hash`](Self::hash): `SHA-256((pepper ⊕ opad) ‖ inner)`.
+    pub fn finish(&self, inner: &InnerDigest) -> SecretHash {
+        SecretHash(self.outer.clone().chain_update(inner.0).finalize().into())
+    }
+}
+
+/// HMAC's inner digest of a secret, `SHA-256((pepper ⊕ ipad) ‖ secret)`: the stored hash is the
+/// outer SHA-256 of it.
+///
+/// Held only in memory, by a key's cache snapshot once a check has proved that this is its
+/// current secret, so that later checks compare it and skip the outer SHA-256 (one of the
+/// three SHA-256 compressions of a check). It tells an attacker no more than the stored hash
+/// does: it is a pepper-keyed hash of a secret of over 190 random bits, from which the secret
+/// can be found only by a SHA-256 preimage search; and nothing else is accepted in place of the
+/// secret, since a presented key is always hashed.
+#[derive(Clone, Copy)]
+pub struct InnerDigest([u8; 32]);
+
+impl InnerDigest {
+    /// Constant-time comparison, as [`SecretHash::ct_eq`].
+    pub fn ct_eq(&self, other: &InnerDigest) -> bool {
+        SecretHash(self.0).ct_eq(&SecretHash(other.0))
+    }
+}
+
+impl fmt::Debug for InnerDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InnerDigest(..)")
     }
 }
 
@@ -186,16 +246,35 @@ pub enum MalformedKey {
     IdMismatch,
 }
 
-/// Parses `<prefix>_<id>_<secret><check>` or `id:secret`.
+/// Parses `<prefix>_<id>_<secret><check>` or `id:secret`, checksum included.
 ///
 /// Runs on every presented credential, so it reads the usual form once: the credential alone is
 /// parsed first (it cannot contain `:`), and only when that fails is it split at its first `:`
 /// and parsed as `id:secret`, which gives the same answer as splitting first.
 pub fn parse_presented(input: &str) -> Result<PresentedKey<'_>, MalformedKey> {
+    parse(input, ChecksumStep::Now)
+}
+
+/// [`parse_presented`] without the checksum: the structure only, for a check that finds the key
+/// in memory and hashes the secret anyway (a mistyped key then fails the hash comparison, with
+/// the same answer). Before storage is read for the key, [`PresentedKey::checksum_matches`] must
+/// hold: malformed input never reaches the database.
+pub fn parse_presented_shape(input: &str) -> Result<PresentedKey<'_>, MalformedKey> {
+    parse(input, ChecksumStep::Later)
+}
+
+/// Whether [`parse`] checks the checksum.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ChecksumStep {
+    Now,
+    Later,
+}
+
+fn parse(input: &str, step: ChecksumStep) -> Result<PresentedKey<'_>, MalformedKey> {
     if input.len() > MAX_PRESENTED_LEN {
         return Err(MalformedKey::Shape);
     }
-    let alone = parse_secret(input);
+    let alone = parse_secret(input, step);
     if alone.is_ok() {
         return alone;
     }
@@ -203,10 +282,18 @@ pub fn parse_presented(input: &str) -> Result<PresentedKey<'_>, MalformedKey> {
     // bytes) is scanned here on every check, and `memchr` reads it by vector.
     if let Some(colon) = memchr::memchr(b':', input.as_bytes()) {
         let (id, secret) = (&input[..colon], &input[colon + 1..]);
-        let key = parse_secret(secret)?;
+        let key = parse_secret(secret, step)?;
         return if key.key_id == id { Ok(key) } else { Err(MalformedKey::IdMismatch) };
     }
     alone
+}
+
+impl PresentedKey<'_> {
+    /// Does the secret's CRC32 check match the rest of it?
+    pub fn checksum_matches(&self) -> bool {
+        let (body, check) = self.secret.split_at(self.secret.len() - CHECK_LEN);
+        checksum(body).as_slice() == check.as_bytes()
+    }
 }
 
 /// The position of the first `_` among the first `limit` bytes.
@@ -214,7 +301,7 @@ fn underscore_within(bytes: &[u8], limit: usize) -> Option<usize> {
     bytes.iter().take(limit).position(|&b| b == b'_')
 }
 
-fn parse_secret(secret: &str) -> Result<PresentedKey<'_>, MalformedKey> {
+fn parse_secret(secret: &str, step: ChecksumStep) -> Result<PresentedKey<'_>, MalformedKey> {
     // The prefix is at most 10 characters and the id at most 64: a `_` further away would make
     // either too long, so the search stops there.
     let prefix_len = underscore_within(secret.as_bytes(), 11).ok_or(MalformedKey::Shape)?;
@@ -230,11 +317,11 @@ fn parse_secret(secret: &str) -> Result<PresentedKey<'_>, MalformedKey> {
     {
         return Err(MalformedKey::Shape);
     }
-    let (body, check) = secret.split_at(secret.len() - CHECK_LEN);
-    if checksum(body).as_slice() != check.as_bytes() {
+    let key = PresentedKey { key_id: id, secret };
+    if step == ChecksumStep::Now && !key.checksum_matches() {
         return Err(MalformedKey::Checksum);
     }
-    Ok(PresentedKey { key_id: id, secret })
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -352,13 +439,23 @@ mod tests {
             inputs.push(s);
         }
         inputs.push("x".repeat(MAX_PRESENTED_LEN + 1));
-        let mut valid = 0;
+        let (mut valid, mut checksum_failures) = (0, 0);
         for input in &inputs {
             let (fast, reference) = (parse_presented(input), reference_parse(input));
             assert_eq!(fast, reference, "{input:?}");
             valid += usize::from(fast.is_ok());
+            // The shape alone, with the checksum checked later, answers the same.
+            match parse_presented_shape(input) {
+                Ok(key) if key.checksum_matches() => assert_eq!(fast, Ok(key), "{input:?}"),
+                Ok(_) => {
+                    assert_eq!(fast, Err(MalformedKey::Checksum), "{input:?}");
+                    checksum_failures += 1;
+                }
+                Err(_) => assert!(fast.is_err(), "{input:?}"),
+            }
         }
         assert!(valid > 10, "valid credentials were among the inputs ({valid})");
+        assert!(checksum_failures > 10, "mistyped credentials were among the inputs ({checksum_failures})");
     }
 
     #[test]
@@ -370,6 +467,29 @@ mod tests {
         assert!(!a.hash("x").ct_eq(&a.hash("y")));
         assert!(!a.hash("x").ct_eq(&b.hash("x")));
         assert!(Pepper::new(vec![1; 31]).is_err());
+    }
+
+    #[test]
+    fn hashes_are_hmac_sha256_and_the_inner_digest_is_its_first_half() {
+        use hmac::{Hmac, Mac as _};
+        // Peppers shorter than, as long as, and longer than SHA-256's block (hashed first).
+        for pepper_len in [32, 63, 64, 65, 200] {
+            let pepper: Vec<u8> = (0..pepper_len).map(|i| (i * 31 + 7) as u8).collect();
+            let hasher = Pepper::new(pepper.clone()).unwrap().hasher();
+            for len in 0..300 {
+                let secret: String = (0..len).map(|i| BASE62[(i * 7 + len) % 62] as char).collect();
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&pepper).unwrap();
+                mac.update(secret.as_bytes());
+                let expected = SecretHash(mac.finalize().into_bytes().into());
+                let hash = hasher.hash(&secret);
+                assert!(hash.ct_eq(&expected), "pepper of {pepper_len} bytes, secret of {len}");
+                assert!(hasher.finish(&hasher.inner_digest(&secret)).ct_eq(&expected));
+            }
+        }
+        let hasher = Pepper::new(vec![9; 32]).unwrap().hasher();
+        assert!(hasher.inner_digest("a").ct_eq(&hasher.inner_digest("a")));
+        assert!(!hasher.inner_digest("a").ct_eq(&hasher.inner_digest("b")));
+        assert_eq!(format!("{:?}", hasher.inner_digest("a")), "InnerDigest(..)");
     }
 
     #[test]
