@@ -166,7 +166,7 @@ impl Keyward {
                 )))
             }
         };
-        if let Err(failure) = self.check_signature(&key, request, write, verdict.time).await? {
+        if let Err(failure) = self.check_signature(&key, request, write, verdict.time.to_datetime()).await? {
             return Err(ServiceError::Forbidden(format!("{}: {}", failure.code.as_str(), failure.reason)));
         }
         let owner = self
@@ -178,7 +178,7 @@ impl Keyward {
         Ok(Authenticated {
             principal: Principal {
                 admin: owner,
-                credential: Credential::ApiKey { key_id: key.id.clone(), grants: key.grants.clone() },
+                credential: Credential::ApiKey { key_id: key.id.clone(), grants: key.grants.to_vec() },
             },
             csrf_token: None,
             session: None,

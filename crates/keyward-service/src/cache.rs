@@ -15,11 +15,12 @@ use ipnet::IpNet;
 use keyward_domain::ids::{inline_words, AdminId, KeyId};
 use keyward_domain::key::PreviousSecret;
 use keyward_domain::permission::Grant;
-use keyward_domain::secret::SecretHash;
+use keyward_domain::secret::{InnerDigest, SecretHash};
 use keyward_domain::signing_key::VerifyKey;
 use parking_lot::RwLock;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{Equivalent, UnitWeighter};
+use smallvec::SmallVec;
 use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -35,6 +36,9 @@ use std::sync::{Arc, OnceLock};
 #[derive(Debug)]
 #[repr(C)]
 pub struct CachedKey {
+    /// The inner HMAC digest of the current secret, once a check has proved it (see
+    /// `Keyward::secret_matches`); never stored, never made from a secret that did not match.
+    pub proven_inner: OnceLock<InnerDigest>,
     pub secret_hash: SecretHash,
     pub expires_at: Option<DateTime<Utc>>,
     /// Revoked or deleted.
@@ -42,8 +46,10 @@ pub struct CachedKey {
     pub owner_disabled: bool,
     pub require_signed_writes: bool,
     pub networks: Vec<IpNet>,
-    /// The key's grants intersected with its owner's current permissions.
-    pub grants: Vec<Grant>,
+    /// The key's grants intersected with its owner's current permissions: held here, not in
+    /// memory of their own, when there is one (most keys), so a check of a permission reads
+    /// nothing else (with a million keys, each read elsewhere is a cache miss).
+    pub grants: SmallVec<[Grant; 1]>,
     pub previous_secret: Option<PreviousSecret>,
     /// The public key its requests are signed with, parsed once (see [`crate::signing`]).
     pub verify_key: Option<VerifyKey>,
@@ -77,14 +83,17 @@ impl std::fmt::Debug for Memo {
 }
 
 impl CachedKey {
-    pub fn secret_matches(&self, hash: &SecretHash, now: DateTime<Utc>) -> bool {
+    /// Is `hash` the stored hash of the current secret, or of the previous one within its grace
+    /// period at `now_ms` (Unix milliseconds)?
+    pub fn secret_matches(&self, hash: &SecretHash, now_ms: i64) -> bool {
         let current = self.secret_hash.ct_eq(hash);
-        let previous = self.previous_secret.is_some_and(|p| p.valid_until > now && p.hash.ct_eq(hash));
+        let previous =
+            self.previous_secret.is_some_and(|p| p.valid_until.timestamp_millis() > now_ms && p.hash.ct_eq(hash));
         current | previous
     }
 
     /// The same snapshot allowed only `grants` (an access token's scope applied).
-    pub fn narrowed(&self, grants: Vec<Grant>) -> CachedKey {
+    pub fn narrowed(&self, grants: impl IntoIterator<Item = Grant>) -> CachedKey {
         CachedKey {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -93,10 +102,11 @@ impl CachedKey {
             owner_disabled: self.owner_disabled,
             expires_at: self.expires_at,
             revoked: self.revoked,
+            proven_inner: OnceLock::new(),
             secret_hash: self.secret_hash,
             previous_secret: self.previous_secret,
             networks: self.networks.clone(),
-            grants,
+            grants: grants.into_iter().collect(),
             verify_key: self.verify_key.clone(),
             require_signed_writes: self.require_signed_writes,
             memo: Memo::default(),
@@ -174,13 +184,14 @@ impl Equivalent<CacheId> for IdQuery<'_> {
 }
 
 type Map = Cache<CacheId, Arc<CachedKey>, UnitWeighter, foldhash::fast::RandomState>;
-type Missing = HashMap<Box<str>, DateTime<Utc>, foldhash::fast::RandomState>;
+/// Unknown ids, with when that was learnt (Unix milliseconds).
+type Missing = HashMap<Box<str>, i64, foldhash::fast::RandomState>;
 
 /// How long an unknown key id is remembered as unknown, and how many are remembered at most:
 /// floods of random well-formed keys then cost one lookup per id per interval, not one per
 /// request, in bounded memory. A key created since is never hidden by it: creating a key
 /// invalidates its id on every node.
-const MISSING_TTL_SECONDS: i64 = 5;
+const MISSING_TTL_MS: i64 = 5_000;
 const MISSING_CAPACITY: usize = 100_000;
 
 /// What a cache lookup found.
@@ -228,18 +239,19 @@ impl VerifyCache {
         self.entries.get(&IdQuery::new(key_id))
     }
 
-    pub fn lookup(&self, key_id: &str, now: DateTime<Utc>) -> Lookup {
+    /// `now_ms`: Unix milliseconds.
+    pub fn lookup(&self, key_id: &str, now_ms: i64) -> Lookup {
         if let Some(hit) = self.get(key_id) {
             return Lookup::Hit(hit);
         }
         match self.missing.read().get(key_id) {
-            Some(at) if now - *at < chrono::Duration::seconds(MISSING_TTL_SECONDS) => Lookup::KnownMissing,
+            Some(at) if now_ms - *at < MISSING_TTL_MS => Lookup::KnownMissing,
             _ => Lookup::Miss,
         }
     }
 
     /// Remembers that `key_id` does not exist, unless something was invalidated meanwhile.
-    pub fn insert_missing(&self, generation: u64, key_id: &str, now: DateTime<Utc>) {
+    pub fn insert_missing(&self, generation: u64, key_id: &str, now_ms: i64) {
         let mut missing = self.missing.write();
         if self.generation.load(Ordering::Acquire) != generation {
             return;
@@ -247,7 +259,7 @@ impl VerifyCache {
         if missing.len() >= MISSING_CAPACITY {
             missing.clear();
         }
-        missing.insert(key_id.into(), now);
+        missing.insert(key_id.into(), now_ms);
     }
 
     /// Drops everything (notifications from other nodes may have been missed).
@@ -310,10 +322,11 @@ mod tests {
             owner_disabled: false,
             expires_at: None,
             revoked: false,
+            proven_inner: OnceLock::new(),
             secret_hash: SecretHash([0; 32]),
             previous_secret: None,
             networks: vec![],
-            grants: vec![],
+            grants: SmallVec::new(),
             verify_key: None,
             require_signed_writes: false,
             memo: Memo::default(),
@@ -334,11 +347,12 @@ mod tests {
     #[test]
     fn unknown_ids_are_remembered_briefly_and_forgotten_when_created() {
         let cache = VerifyCache::new(100);
-        let now = Utc::now();
+        let now = Utc::now().timestamp_millis();
         assert!(matches!(cache.lookup("a", now), Lookup::Miss));
         cache.insert_missing(cache.generation(), "a", now);
         assert!(matches!(cache.lookup("a", now), Lookup::KnownMissing));
-        let later = now + chrono::Duration::seconds(MISSING_TTL_SECONDS);
+        assert!(matches!(cache.lookup("a", now + MISSING_TTL_MS - 1), Lookup::KnownMissing));
+        let later = now + MISSING_TTL_MS;
         assert!(matches!(cache.lookup("a", later), Lookup::Miss), "remembered only briefly");
         cache.invalidate_key(&KeyId::from_string("a"));
         assert!(matches!(cache.lookup("a", now), Lookup::Miss), "a created key is found at once");
@@ -381,7 +395,7 @@ mod tests {
         }
         assert_eq!(made, 1);
         assert!(key.memo.get_or_make(|| 7u32).is_none(), "a memo of another type is not made over it");
-        assert!(key.narrowed(vec![]).memo.get_or_make(|| 7u32).is_some(), "a narrowed snapshot has its own memo");
+        assert!(key.narrowed([]).memo.get_or_make(|| 7u32).is_some(), "a narrowed snapshot has its own memo");
     }
 
     #[test]

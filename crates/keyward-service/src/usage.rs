@@ -18,8 +18,9 @@
 
 use crate::cache::CachedKey;
 use crate::Keyward;
-use chrono::{DateTime, SubsecRound as _, Utc};
+use chrono::SubsecRound as _;
 use hashbrown::HashTable;
+use keyward_domain::clock::Reading;
 use keyward_domain::ids::KeyId;
 use keyward_domain::network;
 use keyward_domain::permission::Permission;
@@ -45,7 +46,7 @@ const WARNING_INTERVAL_MS: i64 = 10_000;
 /// a pending one copies nothing; strings are made by the writer, off the hot path.
 #[derive(Debug, Clone, Copy)]
 pub struct UsageEvent<'a> {
-    pub time: DateTime<Utc>,
+    pub time: Reading,
     /// `key.verified`, `forward_auth`, …
     pub action: &'static str,
     /// The key's snapshot, when the caller held its full secret.
@@ -120,8 +121,8 @@ struct Group {
     hash: u64,
     identity: RecordIdentity,
     key: Option<Arc<CachedKey>>,
-    first: DateTime<Utc>,
-    last: DateTime<Utc>,
+    first: Reading,
+    last: Reading,
     count: u64,
 }
 
@@ -249,9 +250,9 @@ impl UsageLog {
         }
     }
 
-    fn count_drop(&self, slot: &ShardSlot, time: DateTime<Utc>) {
+    fn count_drop(&self, slot: &ShardSlot, time: Reading) {
         slot.dropped.fetch_add(1, Ordering::Relaxed);
-        if self.warning_due(time.timestamp_millis()) {
+        if self.warning_due(time.unix_millis()) {
             tracing::warn!(dropped_total = self.dropped(), "usage log is full: usage records are being dropped");
         }
     }
@@ -329,16 +330,16 @@ impl Aggregate {
                 // order. Times are stored in milliseconds.
                 let entry = uses.entry(key.id.clone()).or_insert_with(|| KeyUse {
                     key_id: key.id.clone(),
-                    last_used_at: g.last,
+                    last_used_at: g.last.to_datetime(),
                     last_used_ip: client_ip.clone(),
                     count: 0,
                 });
                 entry.count += g.count;
-                if g.last > entry.last_used_at {
-                    (entry.last_used_at, entry.last_used_ip) = (g.last, client_ip.clone());
+                if g.last.to_datetime() > entry.last_used_at {
+                    (entry.last_used_at, entry.last_used_ip) = (g.last.to_datetime(), client_ip.clone());
                 }
             }
-            let (first, last) = (g.first.trunc_subsecs(3), g.last.trunc_subsecs(3));
+            let (first, last) = (g.first.to_datetime().trunc_subsecs(3), g.last.to_datetime().trunc_subsecs(3));
             records.push(LogRecord {
                 id: keyward_domain::ids::log_record_id(&mut rng, last.timestamp_millis()),
                 time: last,

@@ -10,10 +10,10 @@ use crate::cache::{CachedKey, Lookup};
 use crate::usage::UsageEvent;
 use crate::{Keyward, ServiceResult};
 use chrono::{DateTime, Utc};
-use keyward_domain::clock::to_millis;
+use keyward_domain::clock::{to_millis, Reading};
 use keyward_domain::network;
 use keyward_domain::permission::{allows, Access, Permission};
-use keyward_domain::secret::parse_presented;
+use keyward_domain::secret::{parse_presented_shape, PresentedKey};
 use keyward_domain::signature::HttpRequest;
 use keyward_domain::token::JWS_START;
 use std::net::IpAddr;
@@ -73,15 +73,34 @@ pub struct Verdict {
     pub code: VerifyCode,
     pub key: Option<Arc<CachedKey>>,
     /// When the check was made: the clock's reading, at its full precision (the clock is read
-    /// once per check; the checks themselves use it truncated to milliseconds, as times are
-    /// stored). The usage log orders checks of one millisecond by it.
-    pub time: DateTime<Utc>,
+    /// once per check; the checks themselves use it in milliseconds, as times are stored). The
+    /// usage log orders checks of one millisecond by it.
+    pub time: Reading,
 }
 
 impl Verdict {
-    fn not_found(time: DateTime<Utc>) -> Self {
+    pub(crate) fn not_found(time: Reading) -> Self {
         Verdict { code: VerifyCode::NotFound, key: None, time }
     }
+}
+
+/// What is left of a check after its synchronous part ([`Keyward::verify_cached`]).
+enum Rest<'q> {
+    /// Nothing: this is the verdict.
+    Done(Verdict),
+    /// Not an opaque key: a token or a jwt-format key, alone or as `id:jws`.
+    Jws { jws: &'q str, id: Option<&'q str> },
+    /// A well-formed opaque key whose snapshot must be read from the store.
+    Load(PresentedKey<'q>),
+    /// A check that passed, of a key with a verify key or that requires signed writes.
+    Signature(Arc<CachedKey>, VerifyCode),
+}
+
+/// A presented secret judged against a key's snapshot.
+enum Judged {
+    Final(Verdict),
+    /// Passed so far; the key's signature step is left.
+    Signature(Arc<CachedKey>, VerifyCode),
 }
 
 /// Which data-plane endpoint a check came through, as the usage log names it.
@@ -125,46 +144,104 @@ impl Keyward {
 
     /// Is the key valid for this query? The answer only: nothing is logged or counted (the
     /// management API authenticates its callers with this).
+    ///
+    /// The usual check (an opaque key whose snapshot is cached, no signature step) is made
+    /// without awaiting anything ([`verify_cached`](Self::verify_cached)); what is left of any
+    /// other check is one boxed future, so the future every check creates and moves stays small.
     pub async fn verify(&self, query: VerifyQuery<'_>) -> ServiceResult<Verdict> {
-        let reading = self.inner.clock.now();
-        let mut verdict = self.verify_at(query, to_millis(reading)).await?;
+        let reading = self.inner.clock.reading();
+        let mut verdict = match self.verify_cached(&query, reading) {
+            Rest::Done(verdict) => return Ok(verdict),
+            // The slower steps compare times as `DateTime`s, in milliseconds.
+            rest => Box::pin(self.verify_rest(rest, &query, to_millis(reading.to_datetime()))).await?,
+        };
         verdict.time = reading;
         Ok(verdict)
     }
 
-    async fn verify_at(&self, query: VerifyQuery<'_>, now: DateTime<Utc>) -> ServiceResult<Verdict> {
+    /// The part of a check that never waits: parse the credential (its shape: the checksum is
+    /// checked before the store is read, see [`parse_presented_shape`]), find the key's snapshot
+    /// in the cache, compare the secret and judge.
+    fn verify_cached<'q>(&self, query: &VerifyQuery<'q>, now: Reading) -> Rest<'q> {
         // An opaque key first (the usual credential); the forms never overlap: a JWS has `.`s,
-        // which an opaque key cannot hold. The slow steps (a token's verification, a cache miss,
-        // a signature) are boxed: their futures would make this one, which every check creates
-        // and moves, over a kilobyte.
-        let Ok(presented) = parse_presented(query.key) else {
+        // which an opaque key cannot hold.
+        let Ok(presented) = parse_presented_shape(query.key) else {
             // Whether a credential that starts like a JWS is one is for `verify_jws` to say: a
             // token it has verified before is found without reading it through again.
             if query.key.starts_with(JWS_START) {
-                return Box::pin(self.verify_jws(&query, query.key, None, false, now)).await;
+                return Rest::Jws { jws: query.key, id: None };
             }
             if let Some((id, jws)) = query.key.split_once(':').filter(|(_, s)| s.starts_with(JWS_START)) {
-                return Box::pin(self.verify_jws(&query, jws, Some(id), false, now)).await;
+                return Rest::Jws { jws, id: Some(id) };
             }
-            return Ok(Verdict::not_found(now));
+            return Rest::Done(Verdict::not_found(now));
         };
-        // A cached key is checked without awaiting anything.
-        let entry = match self.cached(presented.key_id, now) {
+        let entry = match self.cached(presented.key_id, now.unix_millis()) {
             Some(Some(entry)) => entry,
-            Some(None) => return Ok(Verdict::not_found(now)),
-            None => match Box::pin(self.load_key(presented.key_id, now)).await? {
-                Some(entry) => entry,
-                None => return Ok(Verdict::not_found(now)),
-            },
+            Some(None) => return Rest::Done(Verdict::not_found(now)),
+            None if presented.checksum_matches() => return Rest::Load(presented),
+            // Mistyped or truncated: rejected without reading the store.
+            None => return Rest::Done(Verdict::not_found(now)),
         };
-        if !entry.secret_matches(&self.inner.hasher.hash(presented.secret), now) {
-            return Ok(Verdict::not_found(now));
+        match self.judge_presented(entry, presented.secret, query, now) {
+            Judged::Final(verdict) => Rest::Done(verdict),
+            Judged::Signature(entry, code) => Rest::Signature(entry, code),
         }
-        let code = Self::judge(&entry, &query, now);
-        if !Self::has_signature_step(&entry, code) {
-            return Ok(Verdict { code, key: Some(entry), time: now });
+    }
+
+    /// The rest of a check that [`verify_cached`](Self::verify_cached) could not finish.
+    async fn verify_rest(&self, rest: Rest<'_>, query: &VerifyQuery<'_>, now: DateTime<Utc>) -> ServiceResult<Verdict> {
+        let (entry, code) = match rest {
+            Rest::Done(verdict) => return Ok(verdict),
+            Rest::Jws { jws, id } => return self.verify_jws(query, jws, id, false, now).await,
+            Rest::Load(presented) => {
+                let Some(entry) = self.load_key(presented.key_id, now).await? else {
+                    return Ok(Verdict::not_found(Reading::from_datetime(now)));
+                };
+                match self.judge_presented(entry, presented.secret, query, Reading::from_datetime(now)) {
+                    Judged::Final(verdict) => return Ok(verdict),
+                    Judged::Signature(entry, code) => (entry, code),
+                }
+            }
+            Rest::Signature(entry, code) => (entry, code),
+        };
+        self.conclude(entry, query, code, now).await
+    }
+
+    /// The verdict on a presented secret for the key's snapshot: `not_found` unless it is the
+    /// key's secret, then [`judge`](Self::judge); a check that passed, of a key with a signature
+    /// step, is left to [`conclude`](Self::conclude).
+    fn judge_presented(&self, entry: Arc<CachedKey>, secret: &str, query: &VerifyQuery<'_>, now: Reading) -> Judged {
+        let now_ms = now.unix_millis();
+        if !self.secret_matches(&entry, secret, now_ms) {
+            return Judged::Final(Verdict::not_found(now));
         }
-        Box::pin(self.conclude(entry, &query, code, now)).await
+        let code = Self::judge(&entry, query, now_ms);
+        if Self::has_signature_step(&entry, code) {
+            return Judged::Signature(entry, code);
+        }
+        Judged::Final(Verdict { code, key: Some(entry), time: now })
+    }
+
+    /// Is `secret` the key's current secret, or its previous one within its grace period?
+    ///
+    /// Once a check has proved the current secret, the snapshot remembers its inner HMAC digest
+    /// ([`InnerDigest`](keyward_domain::secret::InnerDigest): why that is safe is said there),
+    /// and later checks compare that, which spares them the HMAC's outer SHA-256. Any other secret is hashed in full and compared
+    /// with the stored hashes, in constant time like every comparison here.
+    fn secret_matches(&self, entry: &CachedKey, secret: &str, now_ms: i64) -> bool {
+        let hasher = &self.inner.hasher;
+        let inner = hasher.inner_digest(secret);
+        if entry.proven_inner.get().is_some_and(|proven| proven.ct_eq(&inner)) {
+            return true;
+        }
+        let hash = hasher.finish(&inner);
+        let current = entry.secret_hash.ct_eq(&hash);
+        if current {
+            // Only a secret whose full hash matched the stored one is remembered.
+            let _ = entry.proven_inner.set(inner);
+        }
+        current | entry.secret_matches(&hash, now_ms)
     }
 
     /// Does [`conclude`](Self::conclude) have a signature step to take? Only for a check that
@@ -176,10 +253,12 @@ impl Keyward {
     }
 
     /// The checks after the caller proved they hold the credential, in the order of SPEC §2.
-    pub(crate) fn judge(entry: &CachedKey, query: &VerifyQuery<'_>, now: DateTime<Utc>) -> VerifyCode {
+    ///
+    /// `now_ms`: Unix milliseconds (times are stored in milliseconds).
+    pub(crate) fn judge(entry: &CachedKey, query: &VerifyQuery<'_>, now_ms: i64) -> VerifyCode {
         if entry.revoked {
             VerifyCode::Revoked
-        } else if entry.expires_at.is_some_and(|e| e <= now) {
+        } else if entry.expires_at.is_some_and(|e| e.timestamp_millis() <= now_ms) {
             VerifyCode::Expired
         } else if entry.owner_disabled {
             VerifyCode::OwnerDisabled
@@ -212,12 +291,12 @@ impl Keyward {
         } else {
             code
         };
-        Ok(Verdict { code, key: Some(entry), time: now })
+        Ok(Verdict { code, key: Some(entry), time: Reading::from_datetime(now) })
     }
 
     /// The key's snapshot, from the cache or loaded from the store on a miss.
     pub(crate) async fn cached_key(&self, key_id: &str, now: DateTime<Utc>) -> ServiceResult<Option<Arc<CachedKey>>> {
-        match self.cached(key_id, now) {
+        match self.cached(key_id, now.timestamp_millis()) {
             Some(answer) => Ok(answer),
             None => self.load_key(key_id, now).await,
         }
@@ -225,9 +304,9 @@ impl Keyward {
 
     /// What the cache knows (counted as a hit or a miss): the key's snapshot, `Some(None)` for
     /// an id recently found not to exist, `None` when the store must be asked.
-    fn cached(&self, key_id: &str, now: DateTime<Utc>) -> Option<Option<Arc<CachedKey>>> {
+    fn cached(&self, key_id: &str, now_ms: i64) -> Option<Option<Arc<CachedKey>>> {
         let counters = &self.inner.counters;
-        match self.inner.cache.lookup(key_id, now) {
+        match self.inner.cache.lookup(key_id, now_ms) {
             Lookup::Hit(entry) => {
                 counters.cache_hit();
                 Some(Some(entry))
@@ -249,7 +328,7 @@ impl Keyward {
         let generation = self.inner.cache.generation();
         let id = keyward_domain::ids::KeyId::from_string(key_id);
         let Some(key) = self.store().get_key(&id).await? else {
-            self.inner.cache.insert_missing(generation, key_id, now);
+            self.inner.cache.insert_missing(generation, key_id, now.timestamp_millis());
             return Ok(None);
         };
         let owner = self.store().get_admin(&key.owner_id).await?;
@@ -259,7 +338,8 @@ impl Keyward {
         };
         let verify_key = crate::signing::stored_verify_key(key.id.as_str(), key.verify_key.as_deref());
         let entry = Arc::new(CachedKey {
-            grants: key.privileges.effective(self.catalog(), &owner_grants),
+            // Collected, so that one grant is held inline (a `Vec`'s buffer would be kept).
+            grants: key.privileges.effective(self.catalog(), &owner_grants).into_iter().collect(),
             revoked: key.revoked_at.is_some() || key.deleted_at.is_some(),
             id: key.id,
             name: key.name,
@@ -267,6 +347,7 @@ impl Keyward {
             owner_email,
             owner_disabled,
             expires_at: key.expires_at,
+            proven_inner: Default::default(),
             secret_hash: key.secret_hash,
             previous_secret: key.previous_secret,
             networks: key.networks,

@@ -214,9 +214,47 @@ async fn malformed_keys_never_reach_the_store() {
     for input in [bad.as_str(), "", "kw_x", &s[..s.len() - 3]] {
         assert_eq!(n.code(input, None).await, VerifyCode::NotFound);
     }
-    assert_eq!(n.keyward.cached_keys(), 0, "no lookup was made for malformed input");
+    assert_eq!(n.keyward.cached_keys(), 0, "the store was not read for malformed input");
     assert_eq!(n.code(s, None).await, VerifyCode::Valid);
     assert_eq!(n.keyward.cached_keys(), 1);
+    // Once the key is cached, its checksum is left to the hash comparison: the same answer.
+    assert_eq!(n.code(&bad, None).await, VerifyCode::NotFound);
+}
+
+#[tokio::test]
+async fn only_the_keys_own_secret_passes_before_and_after_it_was_proven() {
+    use keyward_domain::secret::generate_secret;
+    use rand::SeedableRng as _;
+    let n = node().await;
+    let (alice, issued) = alerts_reader(&n).await;
+    let (id, s) = (issued.view.key.id.clone(), issued.secret.expose().to_owned());
+    // Well-formed secrets of the same key id (valid checksums), which are not its secret.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let forged: Vec<String> =
+        (0..3).map(|_| generate_secret(&mut rng, &n.keyward.config().key_prefix, &id).expose().to_owned()).collect();
+    for f in &forged {
+        assert_eq!(n.code(f, None).await, VerifyCode::NotFound, "before the secret was proven");
+    }
+    for _ in 0..3 {
+        // The first check proves the secret (the snapshot remembers it); the others use that.
+        assert_eq!(n.code(&s, Some("events.alerts:read")).await, VerifyCode::Valid);
+        assert_eq!(n.code(&format!("{id}:{s}"), None).await, VerifyCode::Valid);
+        for f in &forged {
+            assert_eq!(n.code(f, None).await, VerifyCode::NotFound, "after the secret was proven");
+        }
+    }
+    // A refresh makes a new snapshot: the old secret is accepted in its grace period, the new
+    // one is, and neither is mistaken for the other.
+    let ctx = RequestContext::default();
+    let renewed = n.keyward.refresh_key(&n.access(&alice, KeyAction::Issue), &id, Some(60), &ctx).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(n.code(renewed.secret.expose(), None).await, VerifyCode::Valid);
+        assert_eq!(n.code(&s, None).await, VerifyCode::Valid, "within its grace");
+        assert_eq!(n.code(&forged[0], None).await, VerifyCode::NotFound);
+    }
+    n.clock.advance(Duration::seconds(61));
+    assert_eq!(n.code(&s, None).await, VerifyCode::NotFound, "after its grace");
+    assert_eq!(n.code(renewed.secret.expose(), None).await, VerifyCode::Valid);
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ use crate::verify::{Verdict, VerifyCode, VerifyQuery};
 use crate::{Keyward, RequestContext, ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Header, Validation};
+use keyward_domain::clock::Reading;
 use keyward_domain::ids::random_base62;
 use keyward_domain::permission::Permission;
 use keyward_domain::policy::{Actor, SigningKeyManagement};
@@ -412,7 +413,7 @@ impl Keyward {
         now: DateTime<Utc>,
     ) -> ServiceResult<Verdict> {
         let verified = self.verified(jws).await;
-        let not_found = Verdict { code: VerifyCode::NotFound, key: None, time: now };
+        let not_found = Verdict::not_found(Reading::from_datetime(now));
         let seconds = now.timestamp();
         match &*verified {
             Verified::Invalid => Ok(not_found),
@@ -440,7 +441,7 @@ impl Keyward {
                 };
                 let denied = self.tokens().denylist.read().contains_key(claims.jti.as_str());
                 // The key's own revocation or expiry comes first (as for keys); then the token's.
-                let code = match Keyward::judge(&entry, query, now) {
+                let code = match Keyward::judge(&entry, query, now.timestamp_millis()) {
                     key @ (VerifyCode::Revoked | VerifyCode::Expired) => key,
                     _ if denied => VerifyCode::Revoked,
                     _ if time == TokenTime::Expired => VerifyCode::Expired,
@@ -460,10 +461,10 @@ impl Keyward {
                 let Some(entry) = self.cached_key(&claims.sub, now).await? else {
                     return Ok(not_found);
                 };
-                if !entry.secret_matches(jti_hash, now) {
+                if !entry.secret_matches(jti_hash, now.timestamp_millis()) {
                     return Ok(not_found);
                 }
-                let code = Keyward::judge(&entry, query, now);
+                let code = Keyward::judge(&entry, query, now.timestamp_millis());
                 self.conclude(entry, query, code, now).await
             }
         }
@@ -534,7 +535,7 @@ impl Keyward {
             ScopeError::Malformed(m) | ScopeError::Beyond(m) => OAuthError::InvalidScope(m),
         })?;
         let ttl = self.config().access_token_ttl_seconds;
-        let iat = verdict.time.timestamp();
+        let iat = verdict.time.to_datetime().timestamp();
         let issuer = self.issuer();
         let claims = AccessClaims {
             iss: issuer.clone(),
@@ -623,12 +624,12 @@ impl Keyward {
         let Verified::Access { claims, .. } = &*verified else {
             return Ok(());
         };
-        let expires_at = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or(verdict.time);
-        if claims.client_id != entry.id.as_str() || expires_at <= verdict.time {
+        let now = verdict.time.to_datetime();
+        let expires_at = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or(now);
+        if claims.client_id != entry.id.as_str() || expires_at <= now {
             return Ok(());
         }
-        let revoked =
-            RevokedToken { jti: claims.jti.clone(), key_id: entry.id.clone(), expires_at, revoked_at: verdict.time };
+        let revoked = RevokedToken { jti: claims.jti.clone(), key_id: entry.id.clone(), expires_at, revoked_at: now };
         let actor = Actor::Key { id: entry.id.clone(), owner_email: entry.owner_email.clone() };
         let mut audit = self.audit("token.revoked", &actor, ctx);
         audit.key_id = Some(entry.id.clone());
