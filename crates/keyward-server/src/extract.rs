@@ -62,19 +62,40 @@ pub fn unsupported_media_type() -> ApiError {
 
 /// The whole body, at most [`BODY_LIMIT`] bytes. The limit is applied here rather than left to
 /// a router layer, so the data plane's fast path (which skips the router) enforces the same one.
+///
+/// Read frame by frame: a body that arrives in one piece (a small JSON document, the usual
+/// case) is that piece, without a list of frames or a copy; only a body in several pieces is
+/// joined.
 pub async fn read_body(request: Request) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(request.into_body(), BODY_LIMIT).await.map_err(|e| {
-        let too_large =
-            std::error::Error::source(&e).is_some_and(|inner| inner.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than {BODY_LIMIT} bytes (1 MiB)"),
-            )
-        } else {
-            ApiError::malformed("the request body could not be read")
+    use http_body_util::BodyExt as _;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {BODY_LIMIT} bytes (1 MiB)"),
+        )
+    };
+    let mut body = request.into_body();
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::malformed("the request body could not be read"))?;
+        // Trailers carry no body.
+        let Ok(data) = frame.into_data() else { continue };
+        let read = first.as_ref().map_or(0, Bytes::len) + joined.len();
+        if read + data.len() > BODY_LIMIT {
+            return Err(too_large());
         }
-    })
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    joined.extend_from_slice(&earlier);
+                }
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| joined.into()))
 }
 
 /// Parses a JSON document, telling syntax errors (`400`) from shape errors (`422`, naming the
@@ -226,6 +247,31 @@ mod tests {
         name: String,
         #[serde(default)]
         tags: Vec<String>,
+    }
+
+    fn streamed(pieces: Vec<Vec<u8>>) -> Request {
+        let stream = futures_util::stream::iter(pieces.into_iter().map(|p| Ok::<_, std::io::Error>(Bytes::from(p))));
+        Request::new(axum::body::Body::from_stream(stream))
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_whole_in_one_piece_or_several_up_to_the_limit() {
+        let read = |pieces: Vec<Vec<u8>>| read_body(streamed(pieces));
+        assert_eq!(read(vec![]).await.unwrap(), Bytes::new());
+        assert_eq!(read(vec![b"{}".to_vec()]).await.unwrap(), Bytes::from_static(b"{}"));
+        let pieces = vec![b"".to_vec(), b"{\"a\":".to_vec(), b"".to_vec(), b"1}".to_vec()];
+        assert_eq!(read(pieces).await.unwrap(), Bytes::from_static(b"{\"a\":1}"));
+        let exactly = vec![vec![b'x'; BODY_LIMIT / 2], vec![b'y'; BODY_LIMIT / 2]];
+        assert_eq!(read(exactly).await.unwrap().len(), BODY_LIMIT);
+        for over in [vec![vec![b'x'; BODY_LIMIT + 1]], vec![vec![b'x'; BODY_LIMIT], vec![b'y']]] {
+            assert_eq!(read(over).await.unwrap_err().status(), StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        let failing = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"{")),
+            Err(std::io::Error::other("connection reset")),
+        ]);
+        let error = read_body(Request::new(axum::body::Body::from_stream(failing))).await.unwrap_err();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]

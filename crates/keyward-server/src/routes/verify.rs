@@ -135,31 +135,21 @@ fn serialize_answer(answer: &VerifyResponse<'_>) -> Result<Vec<u8>, ApiError> {
     Ok(body)
 }
 
-/// What the data plane answers about a key when it is valid, rendered once per snapshot of the
-/// key (in its [`CachedKey::memo`]), each part when it is first needed: forward-auth's key
-/// headers, and verify's whole answer. A key checked again and again is then answered without
-/// formatting anything; a change of the key makes a new snapshot, rendered anew.
+/// Verify's answer about a key when it is valid, rendered once per snapshot of the key (in its
+/// [`CachedKey::memo`]) when it is first needed: a key checked again and again is then answered
+/// without serializing anything; a change of the key makes a new snapshot, rendered anew.
+///
+/// Forward-auth's key headers are not kept there: a header value made once is shared, and
+/// sharing it costs each answer two atomic updates of its count, in memory of its own (read
+/// from RAM when many keys are checked in turn), where a value made for the answer costs a
+/// small copy from the snapshot (measured in docs/BENCHMARKS.md).
 #[derive(Default)]
 struct Rendered {
-    key_headers: OnceLock<KeyHeaders>,
     verify_answer: OnceLock<Option<Bytes>>,
-}
-
-/// `X-Keyward-Key-Id` and `X-Keyward-Owner` (absent when they cannot be header values).
-struct KeyHeaders {
-    key_id: Option<HeaderValue>,
-    owner: Option<HeaderValue>,
 }
 
 fn rendered(key: &CachedKey) -> Option<&Rendered> {
     key.memo.get_or_make(Rendered::default)
-}
-
-fn key_headers(key: &CachedKey) -> Option<&KeyHeaders> {
-    Some(rendered(key)?.key_headers.get_or_init(|| KeyHeaders {
-        key_id: HeaderValue::from_str(key.id.as_str()).ok(),
-        owner: HeaderValue::from_bytes(key.owner_email.as_bytes()).ok(),
-    }))
 }
 
 /// A valid answer's body (`None` when it cannot be serialized: then the caller serializes it
@@ -392,14 +382,14 @@ fn code_answer(code: VerifyCode, key: Option<&CachedKey>) -> Response {
         (VerifyCode::Valid, Some(k)) => {
             let mut response = template.response();
             let h = response.headers_mut();
-            let rendered = key_headers(k);
-            match rendered.and_then(|r| r.key_id.clone()) {
-                Some(v) => h.insert(X_KEYWARD_KEY_ID, v),
-                None => h.remove(X_KEYWARD_KEY_ID),
+            // Absent when they cannot be header values.
+            match HeaderValue::from_str(k.id.as_str()) {
+                Ok(v) => h.insert(X_KEYWARD_KEY_ID, v),
+                Err(_) => h.remove(X_KEYWARD_KEY_ID),
             };
-            match rendered.and_then(|r| r.owner.clone()) {
-                Some(v) => h.insert(X_KEYWARD_OWNER, v),
-                None => h.remove(X_KEYWARD_OWNER),
+            match HeaderValue::from_bytes(k.owner_email.as_bytes()) {
+                Ok(v) => h.insert(X_KEYWARD_OWNER, v),
+                Err(_) => h.remove(X_KEYWARD_OWNER),
             };
             response
         }
