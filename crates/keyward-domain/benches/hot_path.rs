@@ -1,7 +1,8 @@
 //! The domain's share of every key check, each step alone: parsing a presented key with its
-//! checksum (what rejects a mistyped key without a lookup), the keyed hash of its secret (HMAC
-//! with the pepper; the lookup compares hashes, never secrets), and matching the requested
-//! permission against the key's grants.
+//! checksum (what rejects a mistyped key without a lookup) and without it (a cached key's check
+//! defers the checksum to a cache miss), the keyed hash of its secret (HMAC with the pepper; the
+//! lookup compares hashes, never secrets) and its inner half alone (what a check of a proven
+//! secret computes), and matching the requested permission against the key's grants.
 //!
 //! `cargo bench -p keyward-domain --bench hot_path`
 #![allow(clippy::unwrap_used)]
@@ -9,7 +10,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keyward_domain::ids::KeyId;
 use keyward_domain::permission::{allows, Grant, Permission, Targets};
-use keyward_domain::secret::{generate_secret, parse_presented, Pepper};
+use keyward_domain::secret::{generate_secret, parse_presented, parse_presented_shape, Pepper};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("key");
     group.throughput(Throughput::Elements(1));
     group.bench_function("parse_presented", |b| b.iter(|| parse_presented(black_box(secret)).unwrap()));
+    group.bench_function("parse_presented_shape", |b| b.iter(|| parse_presented_shape(black_box(secret)).unwrap()));
     group.bench_function("parse_presented_basic", |b| b.iter(|| parse_presented(black_box(&basic)).unwrap()));
     group.bench_function("parse_presented_bad_checksum", |b| {
         b.iter(|| parse_presented(black_box(&mistyped)).unwrap_err())
@@ -36,6 +38,11 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("secret");
     group.throughput(Throughput::Elements(1));
     group.bench_function("hash", |b| b.iter(|| hasher.hash(black_box(secret))));
+    group.bench_function("inner_digest", |b| b.iter(|| hasher.inner_digest(black_box(secret))));
+    let inner = hasher.inner_digest(secret);
+    group.bench_function("inner_digest_compare", |b| {
+        b.iter(|| assert!(hasher.inner_digest(black_box(secret)).ct_eq(black_box(&inner))))
+    });
     group.finish();
 
     // A key with grants of the usual shapes: exact, wildcard resources, and one
