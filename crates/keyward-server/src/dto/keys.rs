@@ -107,7 +107,7 @@ pub struct KeyList {
     pub items: Vec<KeyDto>,
     /// Pass as `?cursor=` for the next page; `null` only when there is nothing more to find.
     /// One request examines at most a fixed number of keys when it tests each against the
-    /// filters (the server's `list_walk_limit`, default 5,000), e.g. for a `q` shorter than
+    /// filters (the server's `list_walk_limit`, default 2,500), e.g. for a `q` shorter than
     /// three characters or a `status`. A request that stops there answers the
     /// matches found so far, possibly none, and a cursor that resumes the search after the last
     /// key it examined: a short or empty page with a cursor is not the end.
