@@ -23,8 +23,7 @@
 //!   samples go on through the order instead of starting again);
 //! - `verify_scale/hot`: one key, again and again, one caller;
 //! - `verify_scale/hot_2_callers`: one key checked by two tasks on the two workers at once,
-//!   where threads contend for shared cache lines.
-//!
+//!   where threads contend for shared cache lines;
 //! - `floor` (in `random` and `hot`): the reference check, the floor the service is
 //!   measured against in the same rounds (see [`Floor`]): the same presented keys, parsed by
 //!   position, a pre-keyed HMAC-SHA-256 of the key (`hmac`), a lookup in a `HashMap` (foldhash)
@@ -37,8 +36,8 @@
 //! this machine is shared, and the CPU a check takes is what the other programs disturb least.
 //! The usage writer's own work runs on other threads and is not in it. After the groups the run
 //! prints interleaved rounds (floor, off, on, floor, off, on, … of each case, median ns per
-//! check, wall and CPU, and each node's ratio to the floor; `KEYWARD_BENCH_SCALE_ROUNDS`, default 10), which are robust to load that drifts during
-//! the run, and the usage log's counts: with 10^6 distinct keys in random order the checks make
+//! check, wall and CPU, and each node's ratio to the floor; `KEYWARD_BENCH_SCALE_ROUNDS`,
+//! default 10), which are robust to load that drifts during the run, and the usage log's counts: with 10^6 distinct keys in random order the checks make
 //! far more distinct records a second than the writer writes, so the pending set fills and
 //! further records are dropped (counted), as shipped.
 #![allow(clippy::unwrap_used)]

@@ -34,9 +34,9 @@ use std::sync::{Arc, OnceLock};
 /// read (the grants, the id, the owner's email, whether there is a verify key): with many keys
 /// cached, a check reads its snapshot from memory, and these then lie in the allocation's first
 /// 320 bytes (five cache lines, six when the allocation starts mid-line), one after another,
-/// instead of being spread over all of its 480 by the compiler's ordering (largest alignment
-/// first) or by an order that took no account of the answer. What only other paths read comes
-/// last.
+/// instead of being spread over all of it by the compiler's ordering (largest alignment first)
+/// or by an order that took no account of the answer. What only other paths read comes last
+/// (a unit test keeps the order).
 #[derive(Debug)]
 #[repr(C)]
 pub struct CachedKey {
