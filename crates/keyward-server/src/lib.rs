@@ -147,21 +147,21 @@ where
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
         use futures_util::future::Either;
-        let mut request = request.map(axum::body::Body::new);
-        let method = request.method();
-        let path = request.uri().path();
-        if *method == axum::http::Method::GET && path == FORWARD_AUTH_PATH {
+        if *request.method() == axum::http::Method::GET && request.uri().path() == FORWARD_AUTH_PATH {
+            // Only the head is read: the body is dropped here, not boxed as the router's is.
+            let (head, _) = request.into_parts();
             let shared = self.shared.clone();
-            let peer = self.peer.or_else(|| connect_info(&request));
+            let peer = self.peer.or_else(|| connect_info(&head.extensions));
             return Either::Right(Box::pin(async move {
                 let started = Instant::now();
                 let state = &shared.state;
-                let answer = caught(routes::verify::forward_auth_answer(state, request.headers(), peer)).await;
-                drop(request);
+                let answer = caught(routes::verify::forward_auth_answer(state, &head.headers, peer)).await;
+                drop(head);
                 let histograms = &shared.forward_auth_histograms;
                 Ok(finish_response(histograms, &axum::http::Method::GET, FORWARD_AUTH_PATH, started, answer).await)
             }));
         }
+        let mut request = request.map(axum::body::Body::new);
         if let Some(peer) = self.peer {
             request.extensions_mut().insert(ConnectInfo(peer));
         }
@@ -179,8 +179,8 @@ where
 }
 
 /// The client address an in-process caller put in the request.
-fn connect_info(request: &Request) -> Option<SocketAddr> {
-    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr)
+pub(crate) fn connect_info(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr)
 }
 
 /// A fast-path answer, with a panic turned into the same problem as the router's
