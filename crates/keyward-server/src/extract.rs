@@ -17,7 +17,7 @@ use crate::client_ip::client_ip;
 use crate::error::ApiError;
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use keyward_service::auth::Authenticated;
@@ -161,7 +161,7 @@ pub struct Ctx(pub RequestContext);
 
 /// The client address of a request: see [`crate::client_ip`].
 pub fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    let peer = crate::connect_info(&parts.extensions).map(|addr| addr.ip());
     RequestContext { client_ip: client_ip(peer, &parts.headers, &state.keyward.config().trusted_proxies) }
 }
 
@@ -222,8 +222,23 @@ impl FromRequestParts<AppState> for VerifierCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ctx = request_context(parts, state);
-        let Some(credential) = auth::authorization(&parts.headers)? else {
+        VerifierCaller::authenticate(&parts.headers, crate::connect_info(&parts.extensions), state).await
+    }
+}
+
+impl VerifierCaller {
+    /// The caller of a request with these headers from `peer` (`POST /v1/verify`'s fast path
+    /// passes its connection's peer rather than putting it in the request's extensions: that
+    /// allocates a map per request).
+    pub async fn authenticate(
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let ctx = RequestContext {
+            client_ip: client_ip(peer.map(|p| p.ip()), headers, &state.keyward.config().trusted_proxies),
+        };
+        let Some(credential) = auth::authorization(headers)? else {
             return Err(ApiError::unauthorized(
                 "callers of this endpoint authenticate with an API key holding keyward.verify:read \
                  (`Authorization: Bearer <key>` or Basic `id:secret`)",

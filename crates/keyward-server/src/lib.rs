@@ -162,17 +162,18 @@ where
             }));
         }
         let mut request = request.map(axum::body::Body::new);
-        if let Some(peer) = self.peer {
-            request.extensions_mut().insert(ConnectInfo(peer));
-        }
         if *request.method() == axum::http::Method::POST && request.uri().path() == VERIFY_PATH {
             let shared = self.shared.clone();
+            let peer = self.peer.or_else(|| connect_info(request.extensions()));
             return Either::Right(Box::pin(async move {
                 let started = Instant::now();
-                let answer = caught(routes::verify::verify_request(&shared.state, request)).await;
+                let answer = caught(routes::verify::verify_request(&shared.state, request, peer)).await;
                 let histograms = &shared.verify_histograms;
                 Ok(finish_response(histograms, &axum::http::Method::POST, VERIFY_PATH, started, answer).await)
             }));
+        }
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
         }
         Either::Left(tower::Service::call(&mut self.shared.router.clone(), request))
     }

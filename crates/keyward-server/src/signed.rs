@@ -119,13 +119,8 @@ pub fn verify_request(dto: &SignedRequestDto) -> Result<HttpRequest, ApiError> {
 /// signature: method from `X-Original-Method`/`X-Forwarded-Method`, the target URI from
 /// `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Original-URI`/`X-Forwarded-Uri`, and every
 /// header as received. The body is not seen: checking it against `Content-Digest` is then the
-/// upstream's job. `Ok(None)`: the request carries no signature.
-pub fn forwarded_request(headers: &HeaderMap) -> Result<Option<HttpRequest>, ApiError> {
-    // Most requests carry no signature: their few names are compared rather than two hashed
-    // (`contains_key` hashes the name and probes the table).
-    if !headers.keys().any(|name| *name == SIGNATURE_INPUT || *name == SIGNATURE) {
-        return Ok(None);
-    }
+/// upstream's job. Forward-auth asks only when `Signature-Input` or `Signature` is present.
+pub fn forwarded_request(headers: &HeaderMap) -> Result<HttpRequest, ApiError> {
     let get = |names: &[HeaderName]| names.iter().find_map(|n| headers.get(n).and_then(|v| v.to_str().ok()));
     let missing = |what: &str| {
         ApiError::malformed(format!(
@@ -144,5 +139,5 @@ pub fn forwarded_request(headers: &HeaderMap) -> Result<Option<HttpRequest>, Api
     let mut request =
         HttpRequest::new(method, &target).map_err(|e| ApiError::malformed(format!("forwarded request: {e}")))?;
     headers_into(&mut request, headers);
-    Ok(Some(request))
+    Ok(request)
 }
