@@ -337,6 +337,8 @@ mod tests {
             "applicatioN/jsoN;",
             "text/json",
             "application/ json",
+            "\tapplication/json\t;q=1",
+            "application/vnd.api+json \t",
         ];
         for value in values {
             h.insert(header::CONTENT_TYPE, value.parse().unwrap());
