@@ -161,8 +161,13 @@ pub struct Ctx(pub RequestContext);
 
 /// The client address of a request: see [`crate::client_ip`].
 pub fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
-    let peer = crate::connect_info(&parts.extensions).map(|addr| addr.ip());
-    RequestContext { client_ip: client_ip(peer, &parts.headers, &state.keyward.config().trusted_proxies) }
+    context_of(&parts.headers, crate::connect_info(&parts.extensions), state)
+}
+
+/// The context of a request with these headers that arrived from `peer` (the data plane's fast
+/// path knows its connection's peer without a request's extensions).
+pub fn context_of(headers: &HeaderMap, peer: Option<SocketAddr>, state: &AppState) -> RequestContext {
+    RequestContext { client_ip: client_ip(peer.map(|p| p.ip()), headers, &state.keyward.config().trusted_proxies) }
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -235,9 +240,7 @@ impl VerifierCaller {
         peer: Option<SocketAddr>,
         state: &AppState,
     ) -> Result<Self, ApiError> {
-        let ctx = RequestContext {
-            client_ip: client_ip(peer.map(|p| p.ip()), headers, &state.keyward.config().trusted_proxies),
-        };
+        let ctx = context_of(headers, peer, state);
         let Some(credential) = auth::authorization(headers)? else {
             return Err(ApiError::unauthorized(
                 "callers of this endpoint authenticate with an API key holding keyward.verify:read \

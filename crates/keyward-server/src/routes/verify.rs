@@ -7,10 +7,9 @@
 //! database access for a cached key; the clock is read once there).
 
 use crate::auth::decode_basic;
-use crate::client_ip::client_ip;
 use crate::dto::{ForwardAuthBody, VerifyRequest, VerifyResponse};
 use crate::error::{ApiError, Problem};
-use crate::extract::{is_json, parse_json, read_body, unsupported_media_type, VerifierCaller};
+use crate::extract::{context_of, is_json, parse_json, read_body, unsupported_media_type, VerifierCaller};
 use crate::header_names::{
     SIGNATURE, SIGNATURE_INPUT, X_API_KEY, X_FORWARDED_METHOD, X_KEYWARD_CODE, X_KEYWARD_KEY_ID, X_KEYWARD_OWNER,
     X_KEYWARD_PERMISSION, X_KEYWARD_TARGET, X_ORIGINAL_METHOD,
@@ -211,7 +210,7 @@ pub async fn forward_auth(State(state): State<AppState>, request: Request) -> Re
 /// Forward-auth's answer to a request with these headers from this peer (the router's handler
 /// and the fast path of [`crate::App`] both come here).
 pub(crate) async fn forward_auth_answer(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Response {
-    let client = client_ip(peer.map(|p| p.ip()), headers, &state.keyward.config().trusted_proxies);
+    let client = context_of(headers, peer, state).client_ip;
     let read = ForwardAuthHeaders::read(headers);
     let permission = match header_permission(&read) {
         Ok(p) => p,
