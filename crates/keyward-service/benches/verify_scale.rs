@@ -172,7 +172,7 @@ fn config(dir: &std::path::Path, file: &str, usage_log: bool, keys: usize) -> Co
         database_url: format!("sqlite://{}/{file}", dir.display()),
         usage_log,
         node_name: Some(format!("bench-usage-{}", if usage_log { "on" } else { "off" })),
-        // Room for every key: quick_cache's shards fill unevenly, so at the default capacity
+        // Room for every key: the cache's shards fill unevenly, so at the default capacity
         // (10^6) a few hundred of 10^6 keys would not stay cached (and a few of 2,000 at 2,200).
         cache_capacity: keys + keys / 10 + 10_000,
         ..Config::default()

@@ -2,9 +2,9 @@
 //! verification needs (hashes, expiry, networks, effective grants, owner status), so the hot
 //! path takes a read lock, hashes once and compares, without touching the database.
 //!
-//! Bounded: it holds at most `cache_capacity` keys (quick_cache's S3-FIFO: keys checked often
-//! stay, one-off lookups leave first); a key that is not held is read from the store on its next
-//! check and cached again.
+//! Bounded: it holds at most `cache_capacity` keys, in shards that each hold their share (CLOCK
+//! eviction: keys checked since the last sweep stay, see [`slots`]); a key that is not held is
+//! read from the store on its next check and cached again.
 //!
 //! Coherence: every write through this node invalidates the affected entries before it
 //! answers. A load that raced an invalidation is discarded (the generation counter moved), so a
@@ -12,20 +12,20 @@
 
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
-use keyward_domain::ids::{inline_words, AdminId, KeyId};
+use keyward_domain::ids::{AdminId, KeyId};
 use keyward_domain::key::PreviousSecret;
 use keyward_domain::permission::Grant;
 use keyward_domain::secret::{InnerDigest, SecretHash};
 use keyward_domain::signing_key::VerifyKey;
 use parking_lot::RwLock;
-use quick_cache::sync::{Cache, DefaultLifecycle};
-use quick_cache::{Equivalent, UnitWeighter};
 use smallvec::SmallVec;
 use std::any::Any;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+
+mod slots;
+use slots::SnapshotMap;
 
 /// Everything verification needs to know about one key, as of one moment.
 ///
@@ -118,76 +118,6 @@ impl CachedKey {
     }
 }
 
-/// A key id of at most [`keyward_domain::ids::INLINE_LEN`] bytes (generated ids have
-/// [`keyward_domain::ids::KEY_ID_LEN`], 16) in place, as [`inline_words`] lays it out (compared and hashed as three
-/// integers, without a call to `memcmp`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct InlineId([u64; 3]);
-
-impl InlineId {
-    fn new(id: &str) -> Option<InlineId> {
-        inline_words(id).map(InlineId)
-    }
-}
-
-/// A key id as the cache holds it: in the entry itself when it is short (every generated id),
-/// so a lookup compares it in the entry it probes instead of following a pointer to another
-/// allocation (one cache miss less per check once the cache outgrows the CPU's caches). An id
-/// is inline exactly when it fits, so ids are equal exactly when their forms are, and each form
-/// is hashed its own way.
-#[derive(Clone, PartialEq, Eq)]
-enum CacheId {
-    Inline(InlineId),
-    Long(Box<str>),
-}
-
-impl CacheId {
-    fn new(id: &str) -> CacheId {
-        InlineId::new(id).map_or_else(|| CacheId::Long(id.into()), CacheId::Inline)
-    }
-}
-
-/// A borrowed id to look up: the same form as [`CacheId`], without an allocation.
-enum IdQuery<'a> {
-    Inline(InlineId),
-    Long(&'a str),
-}
-
-impl IdQuery<'_> {
-    fn new(id: &str) -> IdQuery<'_> {
-        InlineId::new(id).map_or(IdQuery::Long(id), IdQuery::Inline)
-    }
-}
-
-impl Hash for CacheId {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        match self {
-            CacheId::Inline(id) => id.hash(state),
-            CacheId::Long(id) => state.write(id.as_bytes()),
-        }
-    }
-}
-
-impl Hash for IdQuery<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        match self {
-            IdQuery::Inline(id) => id.hash(state),
-            IdQuery::Long(id) => state.write(id.as_bytes()),
-        }
-    }
-}
-
-impl Equivalent<CacheId> for IdQuery<'_> {
-    fn equivalent(&self, key: &CacheId) -> bool {
-        match (self, key) {
-            (IdQuery::Inline(a), CacheId::Inline(b)) => a == b,
-            (IdQuery::Long(a), CacheId::Long(b)) => *a == &**b,
-            _ => false,
-        }
-    }
-}
-
-type Map = Cache<CacheId, Arc<CachedKey>, UnitWeighter, foldhash::fast::RandomState>;
 /// Unknown ids, with when that was learnt (Unix milliseconds).
 type Missing = HashMap<Box<str>, i64, foldhash::fast::RandomState>;
 
@@ -207,11 +137,8 @@ pub enum Lookup {
     Miss,
 }
 
-/// The most the cache reserves room for up front; it grows from there to its capacity.
-const INITIAL_ROOM: usize = 16_384;
-
 pub struct VerifyCache {
-    entries: Map,
+    entries: SnapshotMap,
     /// Taken (shared) by inserts and (exclusive) by invalidations, so that checking the
     /// generation and inserting are one step an invalidation cannot fall between.
     gate: RwLock<()>,
@@ -224,15 +151,8 @@ pub struct VerifyCache {
 impl VerifyCache {
     /// A cache of at most `capacity` keys.
     pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
         VerifyCache {
-            entries: Cache::with(
-                capacity.min(INITIAL_ROOM),
-                capacity as u64,
-                UnitWeighter,
-                foldhash::fast::RandomState::default(),
-                DefaultLifecycle::default(),
-            ),
+            entries: SnapshotMap::new(capacity),
             gate: RwLock::new(()),
             missing: RwLock::default(),
             generation: AtomicU64::new(0),
@@ -240,7 +160,7 @@ impl VerifyCache {
     }
 
     pub fn get(&self, key_id: &str) -> Option<Arc<CachedKey>> {
-        self.entries.get(&IdQuery::new(key_id))
+        self.entries.get(key_id)
     }
 
     /// `now_ms`: Unix milliseconds.
@@ -284,7 +204,7 @@ impl VerifyCache {
     pub fn insert(&self, generation: u64, entry: Arc<CachedKey>) {
         let _gate = self.gate.read();
         if self.generation.load(Ordering::Acquire) == generation {
-            self.entries.insert(CacheId::new(entry.id.as_str()), entry);
+            self.entries.insert(entry);
         }
     }
 
@@ -292,7 +212,7 @@ impl VerifyCache {
         let _gate = self.gate.write();
         let mut missing = self.missing.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries.remove(&IdQuery::new(id.as_str()));
+        self.entries.remove(id.as_str());
         missing.remove(id.as_str());
     }
 
@@ -300,7 +220,7 @@ impl VerifyCache {
     pub fn invalidate_owner(&self, owner: &AdminId) {
         let _gate = self.gate.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries.retain(|_, e| &e.owner_id != owner);
+        self.entries.retain(|e| &e.owner_id != owner);
     }
 
     pub fn len(&self) -> usize {
@@ -317,7 +237,7 @@ mod tests {
     use super::*;
     use keyward_domain::ids::INLINE_LEN;
 
-    fn entry(id: &str, owner: &str) -> Arc<CachedKey> {
+    pub(super) fn entry(id: &str, owner: &str) -> Arc<CachedKey> {
         Arc::new(CachedKey {
             id: KeyId::from_string(id),
             name: id.into(),
