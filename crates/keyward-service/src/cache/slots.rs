@@ -215,6 +215,17 @@ impl Table {
 #[repr(align(128))]
 struct Shard(RwLock<Table>);
 
+/// Shards for a capacity: four per thread (so threads seldom want one lock at once), but never
+/// so many that a shard's share falls below [`MIN_SHARE`] entries (a small cache in many shards
+/// would evict a key looked up often to make room in a share of one or two), and a power of two.
+fn shard_count(capacity: usize, threads: usize) -> usize {
+    let most = (capacity / MIN_SHARE).max(1);
+    (threads.max(1) * 4).next_power_of_two().min(1 << most.ilog2())
+}
+
+/// The fewest entries a shard's share holds, when the capacity allows.
+const MIN_SHARE: usize = 32;
+
 /// Key id → snapshot, holding at most the capacity it was made with.
 pub(super) struct SnapshotMap {
     shards: Box<[Shard]>,
@@ -230,8 +241,7 @@ impl SnapshotMap {
     pub(super) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
-        // Never more shards than entries, so the shares add up to at most the capacity.
-        let shards = (threads * 4).next_power_of_two().min(1 << capacity.ilog2());
+        let shards = shard_count(capacity, threads);
         let per_shard = capacity / shards;
         let max_slots = (2 * per_shard).next_power_of_two();
         SnapshotMap {
@@ -384,6 +394,21 @@ mod tests {
         map.clear();
         assert_eq!(map.len(), 0);
         assert!(map.get("k4").is_none());
+    }
+
+    #[test]
+    fn shards_share_the_capacity_without_exceeding_it_or_shrinking_below_the_minimum_share() {
+        for capacity in [1, 2, 31, 32, 100, 1_000, 65_536, 1_000_000, 1_100_000] {
+            for threads in [1, 2, 16, 64, 256] {
+                let shards = shard_count(capacity, threads);
+                assert!(shards.is_power_of_two());
+                assert!(shards <= (4 * threads).next_power_of_two());
+                let per_shard = capacity / shards;
+                assert!(per_shard * shards <= capacity, "{capacity} {threads}");
+                assert!(per_shard >= MIN_SHARE.min(capacity), "{capacity} {threads}: {per_shard}");
+            }
+        }
+        assert_eq!(shard_count(1_000_000, 2), 8);
     }
 
     #[test]
