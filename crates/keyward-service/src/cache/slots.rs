@@ -239,8 +239,12 @@ pub(super) struct SnapshotMap {
 impl SnapshotMap {
     /// A map of at most `capacity` (at least 1) entries.
     pub(super) fn new(capacity: usize) -> Self {
+        Self::for_threads(capacity, std::thread::available_parallelism().map_or(4, |n| n.get()))
+    }
+
+    /// The same, sharded for `threads` threads.
+    fn for_threads(capacity: usize, threads: usize) -> Self {
         let capacity = capacity.max(1);
-        let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
         let shards = shard_count(capacity, threads);
         let per_shard = capacity / shards;
         let max_slots = (2 * per_shard).next_power_of_two();
@@ -348,8 +352,9 @@ mod tests {
 
     #[test]
     fn it_holds_what_a_hash_map_holds_through_inserts_replacements_and_removals() {
-        // Room for all: nothing is evicted, so the map must agree with the model exactly.
-        let map = SnapshotMap::new(1 << 16);
+        // Room for all: nothing is evicted, so the map must agree with the model exactly. Four
+        // shards whatever the machine, so each grows past its first table.
+        let map = SnapshotMap::for_threads(1 << 16, 1);
         let mut model: HashMap<String, Arc<CachedKey>> = HashMap::new();
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let long = "L".repeat(40);
@@ -369,6 +374,7 @@ mod tests {
             }
         }
         assert_consistent(&map);
+        assert!(map.shards.iter().all(|s| s.0.read().slots.len() > INITIAL_SLOTS), "every shard grew");
         assert_eq!(map.len(), model.len());
         for n in 0..12_000 {
             let key = id(n);
@@ -413,7 +419,7 @@ mod tests {
 
     #[test]
     fn eviction_keeps_each_shard_within_its_share_and_spares_marked_entries() {
-        let map = SnapshotMap::new(64);
+        let map = SnapshotMap::for_threads(64, 2);
         let capacity = map.per_shard * map.shards.len();
         assert!(capacity <= 64);
         map.insert(entry("hot", "o"));
