@@ -165,13 +165,21 @@ impl VerifyCache {
 
     /// `now_ms`: Unix milliseconds.
     pub fn lookup(&self, key_id: &str, now_ms: i64) -> Lookup {
-        if let Some(hit) = self.get(key_id) {
-            return Lookup::Hit(hit);
+        self.lookup_overlapping(key_id, now_ms, || ()).0
+    }
+
+    /// [`lookup`](Self::lookup), doing `meanwhile` while the processor fetches the memory the
+    /// lookup reads first (see [`SnapshotMap::get_overlapping`]).
+    pub fn lookup_overlapping<R>(&self, key_id: &str, now_ms: i64, meanwhile: impl FnOnce() -> R) -> (Lookup, R) {
+        let (hit, done) = self.entries.get_overlapping(key_id, meanwhile);
+        if let Some(hit) = hit {
+            return (Lookup::Hit(hit), done);
         }
-        match self.missing.read().get(key_id) {
+        let missing = match self.missing.read().get(key_id) {
             Some(at) if now_ms - *at < MISSING_TTL_MS => Lookup::KnownMissing,
             _ => Lookup::Miss,
-        }
+        };
+        (missing, done)
     }
 
     /// Remembers that `key_id` does not exist, unless something was invalidated meanwhile.
@@ -311,6 +319,25 @@ mod tests {
         cache.insert_missing(cache.generation(), "a", now);
         cache.clear();
         assert!(matches!(cache.lookup("a", now), Lookup::Miss));
+    }
+
+    #[test]
+    fn a_lookup_does_the_work_it_overlaps_once_whatever_it_finds() {
+        let cache = VerifyCache::new(100);
+        cache.insert(cache.generation(), entry("a", "o"));
+        cache.insert_missing(cache.generation(), "gone", 0);
+        let runs = std::cell::Cell::new(0);
+        let work = |n| {
+            runs.set(runs.get() + 1);
+            n * 2
+        };
+        let (hit, done) = cache.lookup_overlapping("a", 0, || work(1));
+        assert!(matches!(hit, Lookup::Hit(e) if e.id.as_str() == "a") && done == 2);
+        let (missing, done) = cache.lookup_overlapping("gone", 0, || work(2));
+        assert!(matches!(missing, Lookup::KnownMissing) && done == 4);
+        let (miss, done) = cache.lookup_overlapping("b", 0, || work(3));
+        assert!(matches!(miss, Lookup::Miss) && done == 6);
+        assert_eq!(runs.get(), 3);
     }
 
     #[test]

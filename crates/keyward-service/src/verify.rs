@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use keyward_domain::clock::{to_millis, Reading};
 use keyward_domain::network;
 use keyward_domain::permission::{allows, Access, Permission};
-use keyward_domain::secret::{parse_presented_shape, PresentedKey};
+use keyward_domain::secret::{parse_presented_shape, InnerDigest, PresentedKey};
 use keyward_domain::signature::HttpRequest;
 use keyward_domain::token::JWS_START;
 use std::net::IpAddr;
@@ -176,14 +176,19 @@ impl Keyward {
             }
             return Rest::Done(Verdict::not_found(now));
         };
-        let entry = match self.cached(presented.key_id, now.unix_millis()) {
+        // The presented secret is hashed while the processor fetches the cache's slot for the
+        // id (with many keys cached, from memory): hashing first and then looking up would wait
+        // for the two in turn.
+        let hasher = &self.inner.hasher;
+        let (found, inner) = self.cached(presented.key_id, now.unix_millis(), || hasher.inner_digest(presented.secret));
+        let entry = match found {
             Some(Some(entry)) => entry,
             Some(None) => return Rest::Done(Verdict::not_found(now)),
             None if presented.checksum_matches() => return Rest::Load(presented),
             // Mistyped or truncated: rejected without reading the store.
             None => return Rest::Done(Verdict::not_found(now)),
         };
-        match self.judge_presented(entry, presented.secret, query, now) {
+        match self.judge_presented(entry, &inner, query, now) {
             Judged::Final(verdict) => Rest::Done(verdict),
             Judged::Signature(entry, code) => Rest::Signature(entry, code),
         }
@@ -198,7 +203,8 @@ impl Keyward {
                 let Some(entry) = self.load_key(presented.key_id, now).await? else {
                     return Ok(Verdict::not_found(Reading::from_datetime(now)));
                 };
-                match self.judge_presented(entry, presented.secret, query, Reading::from_datetime(now)) {
+                let inner = self.inner.hasher.inner_digest(presented.secret);
+                match self.judge_presented(entry, &inner, query, Reading::from_datetime(now)) {
                     Judged::Final(verdict) => return Ok(verdict),
                     Judged::Signature(entry, code) => (entry, code),
                 }
@@ -208,12 +214,18 @@ impl Keyward {
         self.conclude(entry, query, code, now).await
     }
 
-    /// The verdict on a presented secret for the key's snapshot: `not_found` unless it is the
-    /// key's secret, then [`judge`](Self::judge); a check that passed, of a key with a signature
-    /// step, is left to [`conclude`](Self::conclude).
-    fn judge_presented(&self, entry: Arc<CachedKey>, secret: &str, query: &VerifyQuery<'_>, now: Reading) -> Judged {
+    /// The verdict on a presented secret (its HMAC's inner digest) for the key's snapshot:
+    /// `not_found` unless it is the key's secret, then [`judge`](Self::judge); a check that
+    /// passed, of a key with a signature step, is left to [`conclude`](Self::conclude).
+    fn judge_presented(
+        &self,
+        entry: Arc<CachedKey>,
+        inner: &InnerDigest,
+        query: &VerifyQuery<'_>,
+        now: Reading,
+    ) -> Judged {
         let now_ms = now.unix_millis();
-        if !self.secret_matches(&entry, secret, now_ms) {
+        if !self.secret_matches(&entry, inner, now_ms) {
             return Judged::Final(Verdict::not_found(now));
         }
         let code = Self::judge(&entry, query, now_ms);
@@ -223,23 +235,22 @@ impl Keyward {
         Judged::Final(Verdict { code, key: Some(entry), time: now })
     }
 
-    /// Is `secret` the key's current secret, or its previous one within its grace period?
+    /// Is the secret whose HMAC inner digest is `inner` the key's current secret, or its
+    /// previous one within its grace period?
     ///
-    /// Once a check has proved the current secret, the snapshot remembers its inner HMAC digest
-    /// ([`InnerDigest`](keyward_domain::secret::InnerDigest): why that is safe is said there),
-    /// and later checks compare that, which spares them the HMAC's outer SHA-256. Any other secret is hashed in full and compared
+    /// Once a check has proved the current secret, the snapshot remembers its inner digest
+    /// ([`InnerDigest`]: why that is safe is said there), and later checks compare that, which
+    /// spares them the HMAC's outer SHA-256. Any other secret is hashed in full and compared
     /// with the stored hashes, in constant time like every comparison here.
-    fn secret_matches(&self, entry: &CachedKey, secret: &str, now_ms: i64) -> bool {
-        let hasher = &self.inner.hasher;
-        let inner = hasher.inner_digest(secret);
-        if entry.proven_inner.get().is_some_and(|proven| proven.ct_eq(&inner)) {
+    fn secret_matches(&self, entry: &CachedKey, inner: &InnerDigest, now_ms: i64) -> bool {
+        if entry.proven_inner.get().is_some_and(|proven| proven.ct_eq(inner)) {
             return true;
         }
-        let hash = hasher.finish(&inner);
+        let hash = self.inner.hasher.finish(inner);
         let current = entry.secret_hash.ct_eq(&hash);
         if current {
             // Only a secret whose full hash matched the stored one is remembered.
-            let _ = entry.proven_inner.set(inner);
+            let _ = entry.proven_inner.set(*inner);
         }
         current | entry.secret_matches(&hash, now_ms)
     }
@@ -296,17 +307,25 @@ impl Keyward {
 
     /// The key's snapshot, from the cache or loaded from the store on a miss.
     pub(crate) async fn cached_key(&self, key_id: &str, now: DateTime<Utc>) -> ServiceResult<Option<Arc<CachedKey>>> {
-        match self.cached(key_id, now.timestamp_millis()) {
+        match self.cached(key_id, now.timestamp_millis(), || ()).0 {
             Some(answer) => Ok(answer),
             None => self.load_key(key_id, now).await,
         }
     }
 
     /// What the cache knows (counted as a hit or a miss): the key's snapshot, `Some(None)` for
-    /// an id recently found not to exist, `None` when the store must be asked.
-    fn cached(&self, key_id: &str, now_ms: i64) -> Option<Option<Arc<CachedKey>>> {
+    /// an id recently found not to exist, `None` when the store must be asked; with the result
+    /// of `meanwhile`, done while the lookup's first read is fetched
+    /// ([`VerifyCache::lookup_overlapping`](crate::cache::VerifyCache::lookup_overlapping)).
+    fn cached<R>(
+        &self,
+        key_id: &str,
+        now_ms: i64,
+        meanwhile: impl FnOnce() -> R,
+    ) -> (Option<Option<Arc<CachedKey>>>, R) {
         let counters = &self.inner.counters;
-        match self.inner.cache.lookup(key_id, now_ms) {
+        let (lookup, done) = self.inner.cache.lookup_overlapping(key_id, now_ms, meanwhile);
+        let found = match lookup {
             Lookup::Hit(entry) => {
                 counters.cache_hit();
                 Some(Some(entry))
@@ -319,7 +338,8 @@ impl Keyward {
                 counters.cache_miss();
                 None
             }
-        }
+        };
+        (found, done)
     }
 
     /// Reads a key (and its owner) from the store after a cache miss, and caches its snapshot

@@ -19,8 +19,8 @@
 //! first empty slot; a table is at most half full, so there always is one.
 
 use super::CachedKey;
+use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
 use keyward_domain::ids::inline_words;
-use parking_lot::RwLock;
 use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -69,6 +69,15 @@ struct Slot {
 
 impl Slot {
     const EMPTY: Slot = Slot { words: [0; 3], entry: None };
+}
+
+/// Asks the processor for the line holding `slot`, without waiting for it: a hint, which
+/// changes nothing any read returns (and does nothing where there is no such instruction).
+fn prefetch(slot: &Slot) {
+    #[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse"))]
+    safe_arch::prefetch_t0(slot);
+    #[cfg(not(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse")))]
+    let _ = slot;
 }
 
 /// One shard's slots (a power of two of them) and their marks.
@@ -212,8 +221,30 @@ impl Table {
 
 /// A table behind its lock, on cache lines of its own (threads locking neighbouring shards
 /// would otherwise write the same line).
+///
+/// The lock is sharded by thread (crossbeam's `ShardedLock`: a reader takes a lock of its own
+/// thread's, a writer takes them all), so that threads looking up keys of one shard at once (a
+/// hot key) do not pass the lock's line between their cores twice per lookup: a lookup holds
+/// its read lock while the secret is hashed (see [`SnapshotMap::get_overlapping`]). Writes
+/// (loads after a miss, invalidations) are rare and pay for that.
 #[repr(align(128))]
-struct Shard(RwLock<Table>);
+struct Shard(ShardedLock<Table>);
+
+impl Shard {
+    fn new(table: Table) -> Shard {
+        Shard(ShardedLock::new(table))
+    }
+
+    /// Without poisoning, as the `parking_lot` lock used before: nothing done under these
+    /// locks depends on a request's input beyond the id, and no step of it panics.
+    fn read(&self) -> ShardedLockReadGuard<'_, Table> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> ShardedLockWriteGuard<'_, Table> {
+        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Shards for a capacity: four per thread (so threads seldom want one lock at once), but never
 /// so many that a shard's share falls below [`MIN_SHARE`] entries (a small cache in many shards
@@ -249,7 +280,7 @@ impl SnapshotMap {
         let per_shard = capacity / shards;
         let max_slots = (2 * per_shard).next_power_of_two();
         SnapshotMap {
-            shards: (0..shards).map(|_| Shard(RwLock::new(Table::with_slots(max_slots.min(INITIAL_SLOTS))))).collect(),
+            shards: (0..shards).map(|_| Shard::new(Table::with_slots(max_slots.min(INITIAL_SLOTS)))).collect(),
             hasher: foldhash::fast::RandomState::default(),
             per_shard,
             max_slots,
@@ -257,17 +288,29 @@ impl SnapshotMap {
     }
 
     /// The shard of a hash: its high bits (the low ones choose the slot).
-    fn shard(&self, hash: u64) -> &RwLock<Table> {
-        &self.shards[(hash >> 40) as usize & (self.shards.len() - 1)].0
+    fn shard(&self, hash: u64) -> &Shard {
+        &self.shards[(hash >> 40) as usize & (self.shards.len() - 1)]
     }
 
     pub(super) fn get(&self, id: &str) -> Option<Arc<CachedKey>> {
+        self.get_overlapping(id, || ()).0
+    }
+
+    /// [`get`](Self::get), with `meanwhile`'s result: `meanwhile` runs once the processor has
+    /// been asked for the line of the slot the lookup starts at, and before the lookup reads it.
+    /// With many keys cached that line is seldom in the processor's caches, and the wait for it
+    /// overlaps work the caller has to do anyway (a check hashes the presented secret there).
+    pub(super) fn get_overlapping<R>(&self, id: &str, meanwhile: impl FnOnce() -> R) -> (Option<Arc<CachedKey>>, R) {
         let id = Id::new(id);
         let hash = hash_id(&self.hasher, id);
         let table = self.shard(hash).read();
-        let i = table.find(id, hash).ok()?;
-        table.mark(i);
-        table.slots[i].entry.clone()
+        prefetch(&table.slots[hash as usize & table.mask()]);
+        let done = meanwhile();
+        let found = table.find(id, hash).ok().and_then(|i| {
+            table.mark(i);
+            table.slots[i].entry.clone()
+        });
+        (found, done)
     }
 
     /// Holds `entry` under its id, in place of the snapshot held before, if any; evicts another
@@ -303,7 +346,7 @@ impl SnapshotMap {
     /// Drops every entry `keep` says no to.
     pub(super) fn retain(&self, keep: impl Fn(&CachedKey) -> bool) {
         for shard in self.shards.iter() {
-            let mut table = shard.0.write();
+            let mut table = shard.write();
             let count = table.slots.len();
             let all = std::mem::replace(&mut *table, Table::with_slots(0));
             *table = all.rebuilt(&self.hasher, count, &keep);
@@ -312,12 +355,12 @@ impl SnapshotMap {
 
     pub(super) fn clear(&self) {
         for shard in self.shards.iter() {
-            *shard.0.write() = Table::with_slots(self.max_slots.min(INITIAL_SLOTS));
+            *shard.write() = Table::with_slots(self.max_slots.min(INITIAL_SLOTS));
         }
     }
 
     pub(super) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.0.read().len).sum()
+        self.shards.iter().map(|s| s.read().len).sum()
     }
 }
 
@@ -332,7 +375,7 @@ mod tests {
     /// lookup relies on), and the count is right.
     fn assert_consistent(map: &SnapshotMap) {
         for shard in map.shards.iter() {
-            let table = shard.0.read();
+            let table = shard.read();
             let mut held = 0;
             for i in 0..table.slots.len() {
                 if table.slots[i].entry.is_none() {
@@ -374,7 +417,7 @@ mod tests {
             }
         }
         assert_consistent(&map);
-        assert!(map.shards.iter().all(|s| s.0.read().slots.len() > INITIAL_SLOTS), "every shard grew");
+        assert!(map.shards.iter().all(|s| s.read().slots.len() > INITIAL_SLOTS), "every shard grew");
         assert_eq!(map.len(), model.len());
         for n in 0..12_000 {
             let key = id(n);
