@@ -95,6 +95,15 @@ async fn verify_answers_and_caller_authentication() {
     ask(json!({"key": f.secret, "request": {"method": "GET"}})).send(app).await.problem(422, "validation_failed");
     let d = ask(json!({"key": 7})).send(app).await.problem(422, "validation_failed");
     assert!(d.starts_with("key: "), "the field is named: {d}");
+    // The optional strings: another type is refused and named; null is the same as absent.
+    for field in ["permission", "target", "client_ip"] {
+        for wrong in [json!(5), json!(["events.alerts:read"]), json!({"a": 1})] {
+            let d = ask(json!({"key": f.secret, field: wrong})).send(app).await.problem(422, "validation_failed");
+            assert!(d.starts_with(&format!("{field}: ")), "the field is named: {d}");
+        }
+    }
+    let nulls = json!({"key": f.secret, "permission": null, "target": null, "client_ip": null});
+    assert_eq!(f.verify(nulls).await["valid"], true);
     let raw = |body: String| call("POST", "/v1/verify").bearer(&f.verifier).raw(Some("application/json"), body);
     raw(format!(r#"{{"key": "{}""#, f.secret)).send(app).await.problem(400, "malformed_request");
     let big = format!(r#"{{"key": "{}"}}"#, "x".repeat(1024 * 1024 + 1));

@@ -219,8 +219,8 @@ impl Table {
     }
 }
 
-/// A table behind its lock, on cache lines of its own (threads locking neighbouring shards
-/// would otherwise write the same line).
+/// A table behind its lock, on cache lines of its own (an insert writes the table's count and
+/// hand, which lookups of a neighbouring shard would otherwise read from the same line).
 ///
 /// The lock is sharded by thread (crossbeam's `ShardedLock`: a reader takes a lock of its own
 /// thread's, a writer takes them all), so that threads looking up keys of one shard at once (a
