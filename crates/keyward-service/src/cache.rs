@@ -10,6 +10,7 @@
 //! answers. A load that raced an invalidation is discarded (the generation counter moved), so a
 //! stale snapshot can never be inserted after the write that made it stale.
 
+use crate::usage::UsageHint;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use keyward_domain::ids::{AdminId, KeyId};
@@ -49,6 +50,9 @@ pub struct CachedKey {
     pub revoked: bool,
     pub owner_disabled: bool,
     pub require_signed_writes: bool,
+    /// Where the usage log holds this snapshot's latest pending record (next to what every
+    /// check reads).
+    pub usage_hint: UsageHint,
     pub networks: Vec<IpNet>,
     /// The key's grants intersected with its owner's current permissions: held here, not in
     /// memory of their own, when there is one (most keys), so a check of a permission reads
@@ -113,6 +117,8 @@ impl CachedKey {
             grants: grants.into_iter().collect(),
             verify_key: self.verify_key.clone(),
             require_signed_writes: self.require_signed_writes,
+            // Another snapshot: nothing of it is pending.
+            usage_hint: UsageHint::default(),
             memo: Memo::default(),
         }
     }
@@ -241,11 +247,11 @@ impl VerifyCache {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use keyward_domain::ids::INLINE_LEN;
 
-    pub(super) fn entry(id: &str, owner: &str) -> Arc<CachedKey> {
+    pub(crate) fn entry(id: &str, owner: &str) -> Arc<CachedKey> {
         Arc::new(CachedKey {
             id: KeyId::from_string(id),
             name: id.into(),
@@ -261,6 +267,7 @@ mod tests {
             grants: SmallVec::new(),
             verify_key: None,
             require_signed_writes: false,
+            usage_hint: UsageHint::default(),
             memo: Memo::default(),
         })
     }
@@ -275,6 +282,7 @@ mod tests {
             offset_of!(CachedKey, secret_hash) + size_of::<SecretHash>(),
             offset_of!(CachedKey, expires_at) + size_of::<Option<DateTime<Utc>>>(),
             offset_of!(CachedKey, require_signed_writes) + 1,
+            offset_of!(CachedKey, usage_hint) + size_of::<UsageHint>(),
             offset_of!(CachedKey, networks) + size_of::<Vec<IpNet>>(),
             offset_of!(CachedKey, grants) + size_of::<SmallVec<[Grant; 1]>>(),
             offset_of!(CachedKey, id) + size_of::<KeyId>(),

@@ -11,6 +11,12 @@
 //! imply, in one transaction. Under load its work grows with the number of distinct clients and
 //! keys, not with the number of checks.
 //!
+//! A key's snapshot remembers where its latest pending record lies ([`UsageHint`]): a check of a
+//! key repeated since the last write goes straight to its record, and a check of a key with
+//! nothing pending in its thread's share (with many keys in random order, most checks) is known
+//! as such without searching the share's index, whose lines are then seldom in the processor's
+//! caches.
+//!
 //! The pending set is the bounded queue: it holds at most `usage_queue_capacity` distinct
 //! records. A check that would add one more is dropped and counted (a metric, and a warning at
 //! most every ten seconds): verification never blocks on storage. Audit records never travel
@@ -94,7 +100,8 @@ struct ShardSlot {
     dropped: AtomicU64,
 }
 
-/// One share of the pending records, and how many checks they hold.
+/// One share of the pending records, and how many checks they hold; its generation counts the
+/// times the writer took it (see [`UsageHint`]).
 ///
 /// The records lie in arrival order in `groups`; `index` finds one by its identity's hash. The
 /// index holds only positions (a control byte and four bytes a record, so it stays in the
@@ -107,6 +114,58 @@ struct Shard {
     index: HashTable<u32>,
     groups: Vec<Group>,
     checks: u64,
+    generation: u32,
+}
+
+/// Where a snapshot's latest pending record lies: the share it was added to, that share's
+/// generation then, and its position there. Written only when a record is added (by the
+/// thread holding that share's lock), read by every check of the key's snapshot, whose first
+/// lines the check has just read.
+///
+/// What it proves: a record is added to a share only with its snapshot's hint set to that
+/// share and its current generation, and the writer empties a share exactly when its generation
+/// changes. So while the hint names a share with another generation than the share's current
+/// one, no record of the snapshot is pending there (a later one would have set the hint, to
+/// this share or, from another share, to that one). Any other hint is only where to look first;
+/// the record found there is compared in full, and the index searched when it differs. The
+/// generation wraps (24 bits): a hint that seems current after 2²⁴ writes costs that comparison.
+/// A snapshot belongs to one node's cache, so to one usage log.
+#[derive(Debug, Default)]
+pub struct UsageHint(AtomicU64);
+
+/// What a hint says about a share.
+enum Hinted {
+    /// The snapshot's latest record was added at this position in the share's current generation.
+    At(usize),
+    /// No record of the snapshot is pending in the share.
+    Absent,
+    /// The share's index knows.
+    Unknown,
+}
+
+impl UsageHint {
+    const GENERATION_BITS: u32 = 24;
+
+    fn set(&self, share: usize, generation: u32, position: u32) {
+        let generation = u64::from(generation) & ((1 << Self::GENERATION_BITS) - 1);
+        let word = ((share as u64 + 1) << (32 + Self::GENERATION_BITS)) | (generation << 32) | u64::from(position);
+        self.0.store(word, Ordering::Relaxed);
+    }
+
+    fn about(&self, share: usize, generation: u32) -> Hinted {
+        let word = self.0.load(Ordering::Relaxed);
+        let hinted_share = (word >> (32 + Self::GENERATION_BITS)) as usize;
+        if hinted_share != share + 1 {
+            // Never set, or set from another share: no record, or one elsewhere.
+            return if hinted_share == 0 { Hinted::Absent } else { Hinted::Unknown };
+        }
+        let mask = (1 << Self::GENERATION_BITS) - 1;
+        if (word >> 32) & mask == u64::from(generation) & mask {
+            Hinted::At((word & u64::from(u32::MAX)) as usize)
+        } else {
+            Hinted::Absent
+        }
+    }
 }
 
 /// What makes two checks the same usage record (apart from their time). The key is its cache
@@ -220,15 +279,19 @@ impl UsageLog {
             return;
         }
         let hash = self.hash(&event);
-        let slot = &self.shards[crate::metrics::thread_number() % SHARDS];
+        let share = crate::metrics::thread_number() % SHARDS;
+        let slot = &self.shards[share];
         let mut shard = slot.records.lock();
-        let Shard { index, groups, checks } = &mut *shard;
-        let found = index.find(hash, |&i| {
-            let g = &groups[i as usize];
-            g.hash == hash && event.matches(&g.identity)
-        });
-        if let Some(&i) = found {
-            let group = &mut groups[i as usize];
+        let Shard { index, groups, checks, generation } = &mut *shard;
+        let hinted = event.key.map_or(Hinted::Unknown, |key| key.usage_hint.about(share, *generation));
+        let same = |g: &Group| g.hash == hash && event.matches(&g.identity);
+        let found = match hinted {
+            Hinted::At(i) if groups.get(i).is_some_and(same) => Some(i),
+            Hinted::Absent => None,
+            Hinted::At(_) | Hinted::Unknown => index.find(hash, |&i| same(&groups[i as usize])).map(|&i| i as usize),
+        };
+        if let Some(i) = found {
+            let group = &mut groups[i];
             group.count += 1;
             group.first = group.first.min(event.time);
             group.last = group.last.max(event.time);
@@ -258,8 +321,12 @@ impl UsageLog {
             count: 1,
         };
         // Positions fit in a `u32`: the capacity is at most `u32::MAX` (see `new`).
-        index.insert_unique(hash, groups.len() as u32, |&i| groups[i as usize].hash);
+        let position = groups.len() as u32;
+        index.insert_unique(hash, position, |&i| groups[i as usize].hash);
         groups.push(group);
+        if let Some(key) = event.key {
+            key.usage_hint.set(share, *generation, position);
+        }
         *checks += 1;
         drop(shard);
         self.arrived.notify_one();
@@ -307,7 +374,11 @@ impl UsageLog {
         let mut merged: HashTable<Group> = HashTable::new();
         let mut checks = 0;
         for shard in &self.shards {
-            let taken = std::mem::take(&mut *shard.records.lock());
+            let taken = {
+                let mut records = shard.records.lock();
+                let generation = records.generation.wrapping_add(1);
+                std::mem::replace(&mut *records, Shard { generation, ..Shard::default() })
+            };
             if taken.checks == 0 {
                 continue;
             }
@@ -549,6 +620,44 @@ mod tests {
             };
             assert_eq!(g.count, expected, "{target} {}", g.identity.code);
         }
+    }
+
+    fn keyed<'a>(key: &'a Arc<CachedKey>, target: &'a str) -> UsageEvent<'a> {
+        UsageEvent { key: Some(key), code: "valid", success: true, ..event(target, "valid") }
+    }
+
+    #[test]
+    fn a_key_checked_again_is_counted_on_its_pending_record_wherever_its_hint_points() {
+        let log = UsageLog::new(true, 100, "node".into());
+        let key = crate::cache::tests::entry("k1", "o1");
+        let share = crate::metrics::thread_number() % SHARDS;
+        // Two records of one key (two targets), checked in turn: the hint names the latest.
+        for _ in 0..3 {
+            log.record(keyed(&key, "a"));
+            log.record(keyed(&key, "b"));
+        }
+        assert_eq!(log.depth(), 2);
+        // As if another thread's share had added a record of the key since: this share's
+        // records are still found (through the index), not added again.
+        key.usage_hint.set((share + 1) % SHARDS, 0, 0);
+        log.record(keyed(&key, "a"));
+        // A hint pointing past this share's records, in its current generation.
+        key.usage_hint.set(share, 0, 7);
+        log.record(keyed(&key, "b"));
+        assert_eq!(log.depth(), 2, "no record was added twice");
+        let batch = log.take();
+        let mut counts: Vec<_> = batch.groups.iter().map(|g| (g.identity.target.as_deref(), g.count)).collect();
+        counts.sort();
+        assert_eq!(counts, [(Some("a"), 4), (Some("b"), 4)]);
+        // Taken: the share's generation moved on, so the hint says nothing is pending, and the
+        // next check makes a record of its own.
+        let generation = log.shards[share].records.lock().generation;
+        assert!(matches!(key.usage_hint.about(share, generation), Hinted::Absent));
+        log.record(keyed(&key, "a"));
+        log.record(keyed(&key, "a"));
+        assert_eq!(log.depth(), 1);
+        let batch = log.take();
+        assert_eq!((batch.groups.len(), batch.groups[0].count, batch.checks), (1, 2, 2));
     }
 
     #[test]

@@ -373,6 +373,7 @@ impl Keyward {
             networks: key.networks,
             verify_key,
             require_signed_writes: key.require_signed_writes,
+            usage_hint: Default::default(),
             memo: Default::default(),
         });
         self.inner.cache.insert(generation, entry.clone());
