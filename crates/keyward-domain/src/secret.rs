@@ -296,9 +296,10 @@ impl PresentedKey<'_> {
     }
 }
 
-/// The position of the first `_` among the first `limit` bytes.
+/// The position of the first `_` among the first `limit` bytes (by vector: every presented
+/// key is split here twice).
 fn underscore_within(bytes: &[u8], limit: usize) -> Option<usize> {
-    bytes.iter().take(limit).position(|&b| b == b'_')
+    memchr::memchr(b'_', &bytes[..bytes.len().min(limit)])
 }
 
 fn parse_secret(secret: &str, step: ChecksumStep) -> Result<PresentedKey<'_>, MalformedKey> {
