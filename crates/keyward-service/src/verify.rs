@@ -90,8 +90,9 @@ enum Rest<'q> {
     Done(Verdict),
     /// Not an opaque key: a token or a jwt-format key, alone or as `id:jws`.
     Jws { jws: &'q str, id: Option<&'q str> },
-    /// A well-formed opaque key whose snapshot must be read from the store.
-    Load(PresentedKey<'q>),
+    /// A well-formed opaque key whose snapshot must be read from the store, with its secret's
+    /// HMAC inner digest (already computed during the lookup).
+    Load(PresentedKey<'q>, InnerDigest),
     /// A check that passed, of a key with a verify key or that requires signed writes.
     Signature(Arc<CachedKey>, VerifyCode),
 }
@@ -184,7 +185,7 @@ impl Keyward {
         let entry = match found {
             Some(Some(entry)) => entry,
             Some(None) => return Rest::Done(Verdict::not_found(now)),
-            None if presented.checksum_matches() => return Rest::Load(presented),
+            None if presented.checksum_matches() => return Rest::Load(presented, inner),
             // Mistyped or truncated: rejected without reading the store.
             None => return Rest::Done(Verdict::not_found(now)),
         };
@@ -199,11 +200,10 @@ impl Keyward {
         let (entry, code) = match rest {
             Rest::Done(verdict) => return Ok(verdict),
             Rest::Jws { jws, id } => return self.verify_jws(query, jws, id, false, now).await,
-            Rest::Load(presented) => {
+            Rest::Load(presented, inner) => {
                 let Some(entry) = self.load_key(presented.key_id, now).await? else {
                     return Ok(Verdict::not_found(Reading::from_datetime(now)));
                 };
-                let inner = self.inner.hasher.inner_digest(presented.secret);
                 match self.judge_presented(entry, &inner, query, Reading::from_datetime(now)) {
                     Judged::Final(verdict) => return Ok(verdict),
                     Judged::Signature(entry, code) => (entry, code),
