@@ -25,6 +25,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keyward_service::ServiceError;
 use serde::Serialize;
+use std::future::Future;
 use utoipa::ToSchema;
 
 /// The media type of every error answer.
@@ -190,16 +191,23 @@ pub async fn method_not_allowed_fallback() -> ApiError {
 /// Turns error answers that did not come from [`ApiError`] (axum's own plain-text rejections, a
 /// caught panic) into problem details, keeping their headers (`Allow`, `Retry-After`, …).
 /// Client-error text is kept as the detail; server-error text is logged and replaced.
-pub async fn ensure_problem_json(response: Response) -> Response {
+///
+/// Any other answer is ready as it is: only a conversion, which reads the answer's body, is an
+/// `async` step of its own (boxed, so the futures of every request do not carry its size).
+pub fn ensure_problem_json(response: Response) -> impl Future<Output = Response> {
+    use futures_util::future::{ready, Either};
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
     let is_json =
-        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/"));
-    if is_json {
-        return response;
+        || response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json() {
+        return Either::Left(ready(response));
     }
+    Either::Right(Box::pin(as_problem_json(response)))
+}
+
+/// An error answer that is not JSON, as a problem (see [`ensure_problem_json`]).
+async fn as_problem_json(response: Response) -> Response {
+    let status = response.status();
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_string();

@@ -16,7 +16,7 @@ use crate::auth;
 use crate::client_ip::client_ip;
 use crate::error::ApiError;
 use crate::AppState;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -66,7 +66,7 @@ pub fn unsupported_media_type() -> ApiError {
 /// Read frame by frame: a body that arrives in one piece (a small JSON document, the usual
 /// case) is that piece, without a list of frames or a copy; only a body in several pieces is
 /// joined.
-pub async fn read_body(request: Request) -> Result<Bytes, ApiError> {
+pub async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt as _;
     let too_large = || {
         ApiError::new(
@@ -74,7 +74,6 @@ pub async fn read_body(request: Request) -> Result<Bytes, ApiError> {
             format!("the request body is larger than {BODY_LIMIT} bytes (1 MiB)"),
         )
     };
-    let mut body = request.into_body();
     let mut first: Option<Bytes> = None;
     let mut joined: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -124,7 +123,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !is_json(request.headers()) {
             return Err(unsupported_media_type());
         }
-        let bytes = read_body(request).await?;
+        let bytes = read_body(request.into_body()).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -134,7 +133,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let json = is_json(request.headers());
-        let bytes = read_body(request).await?;
+        let bytes = read_body(request.into_body()).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
@@ -267,9 +266,9 @@ mod tests {
         tags: Vec<String>,
     }
 
-    fn streamed(pieces: Vec<Vec<u8>>) -> Request {
+    fn streamed(pieces: Vec<Vec<u8>>) -> axum::body::Body {
         let stream = futures_util::stream::iter(pieces.into_iter().map(|p| Ok::<_, std::io::Error>(Bytes::from(p))));
-        Request::new(axum::body::Body::from_stream(stream))
+        axum::body::Body::from_stream(stream)
     }
 
     #[tokio::test]
@@ -288,7 +287,7 @@ mod tests {
             Ok(Bytes::from_static(b"{")),
             Err(std::io::Error::other("connection reset")),
         ]);
-        let error = read_body(Request::new(axum::body::Body::from_stream(failing))).await.unwrap_err();
+        let error = read_body(axum::body::Body::from_stream(failing)).await.unwrap_err();
         assert_eq!(error.status(), StatusCode::BAD_REQUEST);
     }
 

@@ -148,30 +148,34 @@ where
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
         use futures_util::future::Either;
         if *request.method() == axum::http::Method::GET && request.uri().path() == FORWARD_AUTH_PATH {
-            // Only the head is read: the body is dropped here, not boxed as the router's is.
+            // Only the headers are read: the body is dropped here, not boxed as the router's is.
             let (head, _) = request.into_parts();
             let shared = self.shared.clone();
             let peer = self.peer.or_else(|| connect_info(&head.extensions));
+            let headers = head.headers;
             return Either::Right(Box::pin(async move {
                 let started = Instant::now();
                 let state = &shared.state;
-                let answer = caught(routes::verify::forward_auth_answer(state, &head.headers, peer)).await;
-                drop(head);
+                let answer = caught(routes::verify::forward_auth_answer(state, &headers, peer)).await;
+                drop(headers);
                 let histograms = &shared.forward_auth_histograms;
                 Ok(finish_response(histograms, &axum::http::Method::GET, FORWARD_AUTH_PATH, started, answer).await)
             }));
         }
-        let mut request = request.map(axum::body::Body::new);
         if *request.method() == axum::http::Method::POST && request.uri().path() == VERIFY_PATH {
+            let (head, body) = request.into_parts();
             let shared = self.shared.clone();
-            let peer = self.peer.or_else(|| connect_info(request.extensions()));
+            let peer = self.peer.or_else(|| connect_info(&head.extensions));
+            let (headers, body) = (head.headers, axum::body::Body::new(body));
             return Either::Right(Box::pin(async move {
                 let started = Instant::now();
-                let answer = caught(routes::verify::verify_request(&shared.state, request, peer)).await;
+                let answer = caught(routes::verify::verify_request(&shared.state, &headers, body, peer)).await;
+                drop(headers);
                 let histograms = &shared.verify_histograms;
                 Ok(finish_response(histograms, &axum::http::Method::POST, VERIFY_PATH, started, answer).await)
             }));
         }
+        let mut request = request.map(axum::body::Body::new);
         if let Some(peer) = self.peer {
             request.extensions_mut().insert(ConnectInfo(peer));
         }
@@ -186,9 +190,13 @@ pub(crate) fn connect_info(extensions: &axum::http::Extensions) -> Option<Socket
 
 /// A fast-path answer, with a panic turned into the same problem as the router's
 /// (`CatchPanicLayer` there).
-async fn caught(answer: impl Future<Output = Response>) -> Response {
+///
+/// A combinator rather than an `async fn`: an `async fn` keeps its argument (here the whole
+/// handler's future) twice in its own future, once as passed and once as moved into its body,
+/// and the fast path boxes that future for every request (see [`App`]).
+fn caught(answer: impl Future<Output = Response>) -> impl Future<Output = Response> {
     use futures_util::FutureExt as _;
-    std::panic::AssertUnwindSafe(answer).catch_unwind().await.unwrap_or_else(error::panic_response)
+    std::panic::AssertUnwindSafe(answer).catch_unwind().map(|caught| caught.unwrap_or_else(error::panic_response))
 }
 
 /// Makes one [`App`] per connection, holding the peer's address (for `axum::serve`, and for
@@ -323,24 +331,30 @@ pub(crate) fn secure_headers(headers: &mut HeaderMap) {
 
 /// What [`finish`] does to an answer, for the router and the data plane's fast path alike.
 /// `route` is the matched route template, or [`metrics::UNMATCHED`].
-async fn finish_response(
-    histograms: &metrics::RouteHistograms,
-    method: &axum::http::Method,
-    route: &str,
+///
+/// A combinator rather than an `async fn`, for the size of the fast path's future (see
+/// [`caught`]): an answer that needs no conversion (every answer of the data plane) is not
+/// held twice in it.
+fn finish_response<'a>(
+    histograms: &'a metrics::RouteHistograms,
+    method: &'a axum::http::Method,
+    route: &'a str,
     started: Instant,
     response: Response,
-) -> Response {
-    let mut response = error::ensure_problem_json(response).await;
-    secure_headers(response.headers_mut());
-    let elapsed = started.elapsed();
-    histograms.observe(method, elapsed);
-    let status = response.status().as_u16();
-    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    let route = if route == metrics::UNMATCHED { "<unmatched>" } else { route };
-    if DATA_PLANE_ROUTES.contains(&route) {
-        tracing::debug!(method = %method, route, status, latency_us, "request");
-    } else {
-        tracing::info!(method = %method, route, status, latency_us, "request");
-    }
-    response
+) -> impl Future<Output = Response> + 'a {
+    use futures_util::FutureExt as _;
+    error::ensure_problem_json(response).map(move |mut response| {
+        secure_headers(response.headers_mut());
+        let elapsed = started.elapsed();
+        histograms.observe(method, elapsed);
+        let status = response.status().as_u16();
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let route = if route == metrics::UNMATCHED { "<unmatched>" } else { route };
+        if DATA_PLANE_ROUTES.contains(&route) {
+            tracing::debug!(method = %method, route, status, latency_us, "request");
+        } else {
+            tracing::info!(method = %method, route, status, latency_us, "request");
+        }
+        response
+    })
 }

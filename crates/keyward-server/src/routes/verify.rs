@@ -50,21 +50,29 @@ use std::sync::{LazyLock, OnceLock};
 )]
 pub async fn verify(State(state): State<AppState>, request: Request) -> Response {
     let peer = crate::connect_info(request.extensions());
-    verify_request(&state, request, peer).await
+    let (parts, body) = request.into_parts();
+    verify_request(&state, &parts.headers, body, peer).await
 }
 
 /// `POST /v1/verify` from `peer`, for the router's handler and the fast path of [`crate::App`]
 /// alike: the caller is authenticated first (`401`/`403`), then the body is read as JSON (`415`,
 /// `413`, `400`, `422`).
-pub(crate) async fn verify_request(state: &AppState, request: Request, peer: Option<SocketAddr>) -> Response {
-    let (parts, body) = request.into_parts();
-    if let Err(e) = VerifierCaller::authenticate(&parts.headers, peer, state).await {
+///
+/// The headers are borrowed: the fast path boxes this future for every request, and an `async
+/// fn` keeps what it is given by value twice in its future.
+pub(crate) async fn verify_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    peer: Option<SocketAddr>,
+) -> Response {
+    if let Err(e) = VerifierCaller::authenticate(headers, peer, state).await {
         return e.into_response();
     }
-    if !is_json(&parts.headers) {
+    if !is_json(headers) {
         return unsupported_media_type().into_response();
     }
-    let bytes = match read_body(Request::from_parts(parts, body)).await {
+    let bytes = match read_body(body).await {
         Ok(bytes) => bytes,
         Err(e) => return e.into_response(),
     };
@@ -93,13 +101,14 @@ async fn verify_checked(state: &AppState, body: &VerifyRequest<'_>) -> Result<Re
         ),
         None => None,
     };
-    let request = body.request.as_ref().map(crate::signed::verify_request).transpose()?;
+    // Boxed: few checks carry a request, and every check's future would otherwise hold room for one.
+    let request = body.request.as_ref().map(|r| crate::signed::verify_request(r).map(Box::new)).transpose()?;
     let query = VerifyQuery {
         key: &body.key,
         permission: permission.as_ref(),
         target: body.target.as_deref(),
         client_ip,
-        request: request.as_ref(),
+        request: request.as_deref(),
     };
     let verdict = state.keyward.check(query, Channel::Verify).await?;
     let body = match (verdict.code, verdict.key.as_deref()) {
@@ -234,19 +243,20 @@ pub(crate) async fn forward_auth_answer(state: &AppState, headers: &HeaderMap, p
     };
     // A signed request whose method or URI the proxy did not forward cannot be checked; that
     // is a `400` only for keys that have a verify key (other keys ignore signatures).
+    // Boxed, as in `verify_checked`: few requests are signed.
     let (request, unforwarded) = match read.signed.then(|| crate::signed::forwarded_request(headers)) {
         None => (None, None),
-        Some(Ok(r)) => (Some(r), None),
-        Some(Err(e)) => (None, Some(e)),
+        Some(Ok(r)) => (Some(Box::new(r)), None),
+        Some(Err(e)) => (None, Some(Box::new(e))),
     };
     let query =
-        VerifyQuery { key, permission: permission.as_ref(), target, client_ip: client, request: request.as_ref() };
+        VerifyQuery { key, permission: permission.as_ref(), target, client_ip: client, request: request.as_deref() };
     let verdict = match state.keyward.check(query, Channel::ForwardAuth).await {
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
     };
     if let Some(e) = unforwarded.filter(|_| verdict.key.as_ref().is_some_and(|k| k.verify_key.is_some())) {
-        return e.into_response();
+        return (*e).into_response();
     }
     code_answer(verdict.code, verdict.key.as_deref())
 }
