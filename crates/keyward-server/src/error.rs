@@ -239,6 +239,44 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    async fn problem_of(response: Response) -> (Response, serde_json::Value) {
+        let fixed = ensure_problem_json(response).await;
+        let (parts, body) = fixed.into_parts();
+        let bytes = axum::body::to_bytes(body, 4096).await.unwrap();
+        (Response::from_parts(parts, Body::empty()), serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_plain_text_rejection_becomes_a_problem_keeping_its_headers() {
+        let mut plain = (StatusCode::METHOD_NOT_ALLOWED, "use GET").into_response();
+        plain.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
+        let (fixed, problem) = problem_of(plain).await;
+        assert_eq!(fixed.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(fixed.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(fixed.headers()[header::ALLOW], "GET");
+        assert_eq!(problem["detail"], "use GET");
+    }
+
+    #[tokio::test]
+    async fn a_server_errors_text_is_not_shown() {
+        let (fixed, problem) =
+            problem_of((StatusCode::INTERNAL_SERVER_ERROR, "SELECT secret_hash FROM keys").into_response()).await;
+        assert_eq!(fixed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(fixed.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert!(!problem["detail"].as_str().unwrap().contains("SELECT"));
+    }
+
+    #[tokio::test]
+    async fn success_and_json_answers_are_left_as_they_are() {
+        let ok = ensure_problem_json((StatusCode::OK, "fine").into_response()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(axum::body::to_bytes(ok.into_body(), 64).await.unwrap(), "fine");
+        let json = ApiError::new(StatusCode::CONFLICT, "taken").into_response();
+        let kept = ensure_problem_json(json).await;
+        let body = axum::body::to_bytes(kept.into_body(), 4096).await.unwrap();
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["detail"], "taken");
+    }
+
     #[test]
     fn every_service_error_has_its_status_and_code() {
         let cases = [
