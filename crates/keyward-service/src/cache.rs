@@ -204,12 +204,14 @@ impl VerifyCache {
     pub fn clear(&self) {
         let _gate = self.gate.write();
         let mut missing = self.missing.write();
-        self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.clear();
         missing.clear();
+        self.invalidated();
     }
 
-    /// Take this before reading the store for a miss.
+    /// Take this before reading the store for a miss, or before a lookup whose result is kept
+    /// (an access token's resolution): while the generation has not moved, a snapshot found
+    /// after reading it is still current.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -225,16 +227,23 @@ impl VerifyCache {
     pub fn invalidate_key(&self, id: &KeyId) {
         let _gate = self.gate.write();
         let mut missing = self.missing.write();
-        self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.remove(id.as_str());
         missing.remove(id.as_str());
+        self.invalidated();
     }
 
     /// Drops every key of an owner (their status or permissions changed).
     pub fn invalidate_owner(&self, owner: &AdminId) {
         let _gate = self.gate.write();
-        self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.retain(|e| &e.owner_id != owner);
+        self.invalidated();
+    }
+
+    /// Moves the generation on, *after* the entries went: whoever reads the new generation then
+    /// finds them gone, so a snapshot found after reading a generation was current when it was
+    /// read ([`generation`](Self::generation)).
+    fn invalidated(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn len(&self) -> usize {

@@ -97,11 +97,31 @@ enum Rest<'q> {
     Signature(Arc<CachedKey>, VerifyCode),
 }
 
-/// A presented secret judged against a key's snapshot.
-enum Judged {
+/// A presented credential judged against its key's snapshot.
+pub(crate) enum Judged {
     Final(Verdict),
     /// Passed so far; the key's signature step is left.
     Signature(Arc<CachedKey>, VerifyCode),
+}
+
+impl Judged {
+    /// The judgement on a credential the caller proved they hold: `code`, unless the check
+    /// passed for a key with a signature step, which is left to [`Keyward::conclude`].
+    pub(crate) fn passed(entry: Arc<CachedKey>, code: VerifyCode, now: Reading) -> Judged {
+        if Keyward::has_signature_step(&entry, code) {
+            return Judged::Signature(entry, code);
+        }
+        Judged::Final(Verdict { code, key: Some(entry), time: now })
+    }
+}
+
+impl From<Judged> for Rest<'_> {
+    fn from(judged: Judged) -> Self {
+        match judged {
+            Judged::Final(verdict) => Rest::Done(verdict),
+            Judged::Signature(entry, code) => Rest::Signature(entry, code),
+        }
+    }
 }
 
 /// Which data-plane endpoint a check came through, as the usage log names it.
@@ -167,15 +187,7 @@ impl Keyward {
         // An opaque key first (the usual credential); the forms never overlap: a JWS has `.`s,
         // which an opaque key cannot hold.
         let Ok(presented) = parse_presented_shape(query.key) else {
-            // Whether a credential that starts like a JWS is one is for `verify_jws` to say: a
-            // token it has verified before is found without reading it through again.
-            if query.key.starts_with(JWS_START) {
-                return Rest::Jws { jws: query.key, id: None };
-            }
-            if let Some((id, jws)) = query.key.split_once(':').filter(|(_, s)| s.starts_with(JWS_START)) {
-                return Rest::Jws { jws, id: Some(id) };
-            }
-            return Rest::Done(Verdict::not_found(now));
+            return self.verify_jws_cached(query, now);
         };
         // The presented secret is hashed while the processor fetches the cache's slot for the
         // id (with many keys cached, from memory): hashing first and then looking up would wait
@@ -189,9 +201,24 @@ impl Keyward {
             // Mistyped or truncated: rejected without reading the store.
             None => return Rest::Done(Verdict::not_found(now)),
         };
-        match self.judge_presented(entry, &inner, query, now) {
-            Judged::Final(verdict) => Rest::Done(verdict),
-            Judged::Signature(entry, code) => Rest::Signature(entry, code),
+        self.judge_presented(entry, &inner, query, now).into()
+    }
+
+    /// A credential that is not an opaque key: a JWS, alone or as `id:jws`, answered here when
+    /// this node has verified and resolved it ([`verify_jws_resolved`](Self::verify_jws_resolved)).
+    fn verify_jws_cached<'q>(&self, query: &VerifyQuery<'q>, now: Reading) -> Rest<'q> {
+        // Whether a credential that starts like a JWS is one is for `verify_jws` to say: a
+        // token it has verified before is found without reading it through again.
+        let (jws, id) = if query.key.starts_with(JWS_START) {
+            (query.key, None)
+        } else if let Some((id, jws)) = query.key.split_once(':').filter(|(_, s)| s.starts_with(JWS_START)) {
+            (jws, Some(id))
+        } else {
+            return Rest::Done(Verdict::not_found(now));
+        };
+        match self.verify_jws_resolved(query, jws, id, now) {
+            Some(judged) => judged.into(),
+            None => Rest::Jws { jws, id },
         }
     }
 
@@ -229,10 +256,7 @@ impl Keyward {
             return Judged::Final(Verdict::not_found(now));
         }
         let code = Self::judge(&entry, query, now_ms);
-        if Self::has_signature_step(&entry, code) {
-            return Judged::Signature(entry, code);
-        }
-        Judged::Final(Verdict { code, key: Some(entry), time: now })
+        Judged::passed(entry, code, now)
     }
 
     /// Is the secret whose HMAC inner digest is `inner` the key's current secret, or its

@@ -6,7 +6,7 @@ use chrono::Duration;
 use keyward_domain::catalog::GrantInput;
 use keyward_domain::policy::{authorize_admin_management, authorize_signing_keys, KeyAction, Principal};
 use keyward_service::admins::AdminPatch;
-use keyward_service::keys::{ExpiryFields, NewKey};
+use keyward_service::keys::{ExpiryFields, KeyPatch, NewKey};
 use keyward_service::tokens::{ClientCredentials, OAuthError};
 use keyward_service::verify::{VerifyCode, VerifyQuery};
 use keyward_service::{Config, Keyward, Options, RequestContext, ServiceError};
@@ -122,6 +122,57 @@ async fn tokens_are_narrowed_by_scope_and_follow_their_key() {
     assert_eq!(n.code(&fresh, None).await, VerifyCode::Revoked);
     assert!(!n.keyward.introspect(&fresh).await.unwrap().active);
     assert!(matches!(n.token(&id, &secret, None).await, Err(OAuthError::InvalidClient)));
+}
+
+/// After its first check a token is answered from what it resolved to on this node; every
+/// change that could change the answer must still show at the very next check.
+#[tokio::test]
+async fn a_token_checked_before_follows_every_change_at_the_next_check() {
+    let n = node().await;
+    let alice = n.admin("alice@example.com", &["events.*:write"]).await;
+    let (id, secret) = n.key(&alice, new_key("k", &["events.*:write"])).await;
+    let token = n.token(&id, &secret, None).await.unwrap();
+    let narrow = n.token(&id, &secret, Some("events.alerts:read")).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(n.code(&token, Some("events.alerts:write")).await, VerifyCode::Valid);
+        assert_eq!(n.code(&narrow, Some("events.alerts:write")).await, VerifyCode::InsufficientPermission);
+    }
+
+    // A change to another key leaves the answers as they were.
+    n.key(&alice, new_key("unrelated", &[])).await;
+    assert_eq!(n.code(&token, Some("events.alerts:write")).await, VerifyCode::Valid);
+    assert_eq!(n.code(&narrow, Some("events.alerts:read")).await, VerifyCode::Valid);
+
+    // The key's grants narrowed: its tokens get no more than the key.
+    let key_id = keyward_domain::ids::KeyId::from_string(&id);
+    let manage = n.access(&alice, KeyAction::Manage);
+    let patch = KeyPatch { grants: Some(vec![GrantInput::Bare("events.alerts:read".into())]), ..Default::default() };
+    n.keyward.update_key(&manage, &key_id, patch, &ctx()).await.unwrap();
+    assert_eq!(n.code(&token, Some("events.alerts:write")).await, VerifyCode::InsufficientPermission);
+    assert_eq!(n.code(&token, Some("events.alerts:read")).await, VerifyCode::Valid);
+    assert_eq!(n.code(&narrow, Some("events.alerts:read")).await, VerifyCode::Valid);
+
+    // The owner's permissions narrowed: the key's effective grants, and its tokens', follow.
+    let root = n.principal("root@example.com", "root-password").await;
+    let admins = authorize_admin_management(&root).unwrap();
+    let patch =
+        AdminPatch { permissions: Some(vec![GrantInput::Bare("events.events:read".into())]), ..Default::default() };
+    n.keyward.update_admin(&admins, &alice.admin.id, patch, &ctx()).await.unwrap();
+    assert_eq!(n.code(&token, Some("events.alerts:read")).await, VerifyCode::InsufficientPermission);
+    assert_eq!(n.code(&narrow, Some("events.alerts:read")).await, VerifyCode::InsufficientPermission);
+    assert_eq!(n.code(&token, None).await, VerifyCode::Valid);
+
+    // One token revoked: that one only, at once.
+    let own = ClientCredentials { client_id: &id, client_secret: &secret };
+    n.keyward.revoke_token(own, &narrow, &ctx()).await.unwrap();
+    assert_eq!(n.code(&narrow, None).await, VerifyCode::Revoked);
+    assert_eq!(n.code(&token, None).await, VerifyCode::Valid);
+
+    // Time alone: the token expires without anything else changing.
+    n.clock.advance(Duration::seconds(3599));
+    assert_eq!(n.code(&token, None).await, VerifyCode::Valid);
+    n.clock.advance(Duration::seconds(1));
+    assert_eq!(n.code(&token, None).await, VerifyCode::Expired);
 }
 
 #[tokio::test]

@@ -432,7 +432,8 @@ fn the_cli_gets_tokens_and_rotates_signing_keys() {
 }
 
 /// Two nodes on one PostgreSQL database: a token revoked on one fails on the other within a
-/// second, and a rotation on one is picked up by the other (it signs with the new key).
+/// second, and so do the tokens of a key revoked on one, though the other has answered them
+/// before; a rotation on one is picked up by the other (it signs with the new key).
 #[test]
 fn revocation_and_rotation_reach_the_other_node() {
     let Some(db) = common::TestDatabase::on(common::Backend::Postgres) else { return };
@@ -450,9 +451,13 @@ fn revocation_and_rotation_reach_the_other_node() {
     let id = key["id"].as_str().unwrap();
     let on_b =
         |token: &str| b.raw("GET", "/v1/forward-auth", &[("authorization", &format!("Bearer {token}"))], None).status;
+    // Checked on B before and after: from its second check, B answers from what it resolved.
+    let kept = access_token(&w.srv, id, &secret, None);
     for _ in 0..20 {
         let t = access_token(&w.srv, id, &secret, None);
         assert_eq!(on_b(&t), 200, "issued on A, verified on B");
+        assert_eq!(on_b(&t), 200);
+        assert_eq!(on_b(&kept), 200, "only the revoked tokens are refused");
         let r = form_post(&w.srv, "/oauth2/revoke", &[("authorization", &basic(id, &secret))], &format!("token={t}"));
         assert_eq!(r.status, 200);
         let refused = poll(Duration::from_secs(1), || (on_b(&t) == 401).then_some(()));
@@ -468,4 +473,12 @@ fn revocation_and_rotation_reach_the_other_node() {
     assert_eq!(jwks(&b).len(), 2);
     let from_a = access_token(&w.srv, id, &secret, None);
     assert_eq!(on_b(&from_a), 200);
+
+    // The key revoked on A: its tokens B has answered before are refused too.
+    assert_eq!(on_b(&kept), 200);
+    w.srv.post(&format!("/v1/keys/{id}/revoke"), &w.tok, &json!({})).expect(200);
+    for token in [&kept, &from_a] {
+        let refused = poll(Duration::from_secs(1), || (on_b(token) == 401).then_some(()));
+        assert!(refused.is_some(), "a token of a key revoked on A is still accepted on B after a second");
+    }
 }

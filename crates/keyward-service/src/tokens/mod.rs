@@ -2,16 +2,9 @@
 //! introspection (RFC 7662) and revocation (RFC 7009), the JWKS, and the signature side of
 //! jwt-format keys.
 //!
-//! Verification cost: the first check of a given JWS pays one ECDSA verification; its verified
-//! claims are then cached (bounded) under its signing input (header and payload, which are no
-//! secret: anyone holding the token reads them) with the SHA-256 of its signature, never the
-//! signature itself, so memory holds nothing that could be presented as a credential. A later
-//! check costs a map lookup (a fast hash of the signing input, compared in full) and the
-//! SHA-256 of the ~86-byte signature, compared in constant time: about what an opaque key's
-//! HMAC costs. What can change after issuance is checked on *every* check: the key's status
-//! through the verification cache (revoked, expired, deleted, owner disabled, network, grants)
-//! and the token's own expiry and revocation (the in-memory denylist, kept current on every
-//! node through the change feed).
+//! Verification cost: the first check of a given JWS pays one ECDSA verification; later
+//! checks cost about what an opaque key's does, and still see every change to the key and every
+//! revocation of the token at once ([`verified`]).
 //!
 //! Signing keys: the current key signs; a rotation makes a new one current and retires the old
 //! one, whose private half is erased while its public half stays in the JWKS (see
@@ -19,63 +12,42 @@
 //! meeting an unknown `kid` reloads (at most once a second).
 
 pub mod signing;
+mod verified;
 
-use crate::cache::CachedKey;
 use crate::usage::UsageEvent;
 use crate::verify::{Verdict, VerifyCode, VerifyQuery};
 use crate::{Keyward, RequestContext, ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{Algorithm, Header, Validation};
-use keyward_domain::clock::Reading;
+use jsonwebtoken::{Algorithm, Header};
 use keyward_domain::ids::random_base62;
 use keyward_domain::permission::Permission;
 use keyward_domain::policy::{Actor, SigningKeyManagement};
 use keyward_domain::secret::SecretHash;
 use keyward_domain::token::{
-    check_time, format_scope, grant_scope, looks_like_jws, parse_scope, token_grants, AccessClaims, KeyClaims,
-    ScopeError, TokenTime, ACCESS_TOKEN_TYP, KEY_TYP,
+    format_scope, grant_scope, looks_like_jws, parse_scope, AccessClaims, KeyClaims, ScopeError, ACCESS_TOKEN_TYP,
+    KEY_TYP,
 };
 use keyward_store::{RevokedToken, SigningKeyRecord};
 use parking_lot::{Mutex, RwLock};
-use sha2::{Digest as _, Sha256};
 use signing::{KeySet, PublicKey, Sealer};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
+use verified::{Claims, VerifiedTokens};
 
-/// Verified tokens remembered at most (each holds its signing input, ~0.4–1 KB); the cache is
-/// emptied when full (cheap, and bounded).
-const VERIFIED_CAPACITY: usize = 100_000;
 /// Length of a token's random `jti` in base62 (≈ 131 bits).
 const JTI_LEN: usize = 22;
 /// An unknown `kid` makes a node reload its signing keys at most this often.
 const RELOAD_INTERVAL: chrono::Duration = chrono::Duration::seconds(1);
-
-/// A JWS whose signature this instance checked, with what it says.
-enum Verified {
-    Access {
-        claims: AccessClaims,
-        scope: Vec<Permission>,
-        /// The key's snapshot narrowed to this token's scope, made once per snapshot.
-        narrowed: Mutex<Option<(Arc<CachedKey>, Arc<CachedKey>)>>,
-    },
-    /// A jwt-format key: the keyed hash of its `jti` is what the key record stores.
-    Key { claims: KeyClaims, jti_hash: SecretHash },
-    /// Not a JWS this instance signed (bad signature, bad claims, another `typ`).
-    Invalid,
-}
-
-/// Verified tokens by signing input: the SHA-256 of the signature, and what the token says.
-type VerifiedTokens = HashMap<Box<str>, (SecretHash, Arc<Verified>), foldhash::fast::RandomState>;
 
 /// The token state of one node.
 pub(crate) struct Tokens {
     sealer: Sealer,
     keys: RwLock<Arc<KeySet>>,
     last_reload: Mutex<Option<DateTime<Utc>>>,
-    /// Tokens whose signature checked out (so it cannot be filled with garbage), by signing
-    /// input, with the SHA-256 of their signature.
-    verified: RwLock<VerifiedTokens>,
-    /// Revoked access tokens (`jti`) and until when they would have been valid.
+    /// Tokens whose signature checked out, and what they resolved to.
+    verified: VerifiedTokens,
+    /// Revoked access tokens (`jti`) and until when they would have been valid; every change
+    /// is followed by [`VerifiedTokens::denylist_changed`].
     denylist: RwLock<HashMap<Box<str>, DateTime<Utc>, foldhash::fast::RandomState>>,
     /// The server's own base URL, the default issuer when the configuration names none.
     base_url: OnceLock<String>,
@@ -87,7 +59,7 @@ impl Tokens {
             sealer: Sealer::new(pepper.as_bytes()),
             keys: RwLock::default(),
             last_reload: Mutex::default(),
-            verified: RwLock::default(),
+            verified: VerifiedTokens::default(),
             denylist: RwLock::default(),
             base_url: OnceLock::new(),
         }
@@ -181,11 +153,6 @@ pub struct Jwk {
     pub y: String,
 }
 
-/// What the verified-token cache holds of a token's signature.
-fn signature_digest(signature: &str) -> SecretHash {
-    SecretHash(Sha256::digest(signature.as_bytes()).into())
-}
-
 impl Keyward {
     fn tokens(&self) -> &Tokens {
         &self.inner.tokens
@@ -211,6 +178,7 @@ impl Keyward {
             tracing::warn!(error = %e, "could not prune expired revoked tokens");
         }
         self.tokens().denylist.write().retain(|_, until| *until > now);
+        self.tokens().verified.denylist_changed();
     }
 
     fn signing_audit(
@@ -239,12 +207,15 @@ impl Keyward {
         for r in revoked {
             denylist.insert(r.jti.into(), r.expires_at);
         }
+        drop(denylist);
+        self.tokens().verified.denylist_changed();
         Ok(())
     }
 
     /// A token revoked here or on another node: refused on this node until `until`.
     pub(crate) fn denylist_token(&self, jti: &str, until: DateTime<Utc>) {
         self.tokens().denylist.write().insert(jti.into(), until);
+        self.tokens().verified.denylist_changed();
     }
 
     /// The latest an access token issued now could still be valid (for denylist entries learnt
@@ -330,144 +301,9 @@ impl Keyward {
         Ok((jws, self.inner.hasher.hash(&claims.jti)))
     }
 
-    /// The verified content of a JWS, from the cache or by checking its signature once
-    /// (`Invalid` for anything not shaped as one).
-    async fn verified(&self, jws: &str) -> Arc<Verified> {
-        let Some((signing_input, signature)) = jws.rsplit_once('.') else {
-            return Arc::new(Verified::Invalid);
-        };
-        let cached = self.tokens().verified.read().get(signing_input).cloned();
-        if let Some((signature_hash, verified)) = cached {
-            if signature_hash.ct_eq(&signature_digest(signature)) {
-                return verified;
-            }
-        }
-        if !looks_like_jws(jws) {
-            return Arc::new(Verified::Invalid);
-        }
-        let mut result = self.check_jws_signature(jws);
-        if matches!(result, Err(UnknownKid)) && self.may_reload() {
-            if let Err(e) = self.reload_signing_keys().await {
-                tracing::warn!(error = %e, "cannot reload the signing keys");
-            }
-            result = self.check_jws_signature(jws);
-        }
-        // A kid still unknown is not remembered: the rotation that made it may be loading now.
-        let Ok(verified) = result else {
-            return Arc::new(Verified::Invalid);
-        };
-        let verified = Arc::new(verified);
-        let mut cache = self.tokens().verified.write();
-        if cache.len() >= VERIFIED_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(signing_input.into(), (signature_digest(signature), verified.clone()));
-        verified
-    }
-
     fn may_reload(&self) -> bool {
         let last = *self.tokens().last_reload.lock();
         last.is_none_or(|t| self.now() - t >= RELOAD_INTERVAL)
-    }
-
-    fn check_jws_signature(&self, jws: &str) -> Result<Verified, UnknownKid> {
-        let Ok(header) = jsonwebtoken::decode_header(jws) else {
-            return Ok(Verified::Invalid);
-        };
-        let Some(kid) = header.kid.as_deref() else {
-            return Ok(Verified::Invalid);
-        };
-        let key = self.tokens().keys.read().by_kid.get(kid).cloned().ok_or(UnknownKid)?;
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.required_spec_claims.clear();
-        validation.validate_exp = false;
-        validation.validate_aud = false;
-        Ok(match header.typ.as_deref() {
-            Some(ACCESS_TOKEN_TYP) => match jsonwebtoken::decode::<AccessClaims>(jws, &key.decoding, &validation) {
-                Ok(data) => match parse_scope(&data.claims.scope) {
-                    Ok(scope) => Verified::Access { claims: data.claims, scope, narrowed: Mutex::default() },
-                    Err(_) => Verified::Invalid,
-                },
-                Err(_) => Verified::Invalid,
-            },
-            Some(KEY_TYP) => match jsonwebtoken::decode::<KeyClaims>(jws, &key.decoding, &validation) {
-                Ok(data) => {
-                    let jti_hash = self.inner.hasher.hash(&data.claims.jti);
-                    Verified::Key { claims: data.claims, jti_hash }
-                }
-                Err(_) => Verified::Invalid,
-            },
-            _ => Verified::Invalid,
-        })
-    }
-
-    /// The data-plane check of a JWS (an access token or a jwt-format key), with the same
-    /// codes as keys. `expected_key` is the id of an `id:secret` pair; `keys_only` refuses
-    /// access tokens (client authentication takes keys only).
-    pub(crate) async fn verify_jws(
-        &self,
-        query: &VerifyQuery<'_>,
-        jws: &str,
-        expected_key: Option<&str>,
-        keys_only: bool,
-        now: DateTime<Utc>,
-    ) -> ServiceResult<Verdict> {
-        let verified = self.verified(jws).await;
-        let not_found = Verdict::not_found(Reading::from_datetime(now));
-        let seconds = now.timestamp();
-        match &*verified {
-            Verified::Invalid => Ok(not_found),
-            Verified::Access { claims, scope, narrowed } => {
-                if keys_only || expected_key.is_some_and(|k| k != claims.sub) {
-                    return Ok(not_found);
-                }
-                let time = check_time(claims.iat, Some(claims.exp), seconds);
-                if time == TokenTime::NotYetValid {
-                    return Ok(not_found);
-                }
-                let Some(entry) = self.cached_key(&claims.sub, now).await? else {
-                    return Ok(not_found);
-                };
-                let entry = {
-                    let mut slot = narrowed.lock();
-                    match &*slot {
-                        Some((source, n)) if Arc::ptr_eq(source, &entry) => n.clone(),
-                        _ => {
-                            let n = Arc::new(entry.narrowed(token_grants(scope, &entry.grants)));
-                            *slot = Some((entry, n.clone()));
-                            n
-                        }
-                    }
-                };
-                let denied = self.tokens().denylist.read().contains_key(claims.jti.as_str());
-                // The key's own revocation or expiry comes first (as for keys); then the token's.
-                let code = match Keyward::judge(&entry, query, now.timestamp_millis()) {
-                    key @ (VerifyCode::Revoked | VerifyCode::Expired) => key,
-                    _ if denied => VerifyCode::Revoked,
-                    _ if time == TokenTime::Expired => VerifyCode::Expired,
-                    other => other,
-                };
-                self.conclude(entry, query, code, now).await
-            }
-            Verified::Key { claims, jti_hash } => {
-                if expected_key.is_some_and(|k| k != claims.sub) {
-                    return Ok(not_found);
-                }
-                // The key record is the authority on expiry (a PATCH may have moved it since the
-                // JWS was signed); the JWS's `exp` is for verifiers working offline.
-                if check_time(claims.iat, None, seconds) == TokenTime::NotYetValid {
-                    return Ok(not_found);
-                }
-                let Some(entry) = self.cached_key(&claims.sub, now).await? else {
-                    return Ok(not_found);
-                };
-                if !entry.secret_matches(jti_hash, now.timestamp_millis()) {
-                    return Ok(not_found);
-                }
-                let code = Keyward::judge(&entry, query, now.timestamp_millis());
-                self.conclude(entry, query, code, now).await
-            }
-        }
     }
 
     /// Authenticates an OAuth client: the key id and its whole secret (opaque or jwt-format).
@@ -578,9 +414,9 @@ impl Keyward {
             username: Some(entry.owner_email.clone()),
             ..Introspection::default()
         };
-        let verified = if looks_like_jws(token) { Some(self.verified(token).await) } else { None };
-        match verified.as_deref() {
-            Some(Verified::Access { claims, .. }) => {
+        let verified = if looks_like_jws(token) { self.verified(token).await } else { None };
+        match verified.as_ref().map(|t| &t.claims) {
+            Some(Claims::Access { claims, .. }) => {
                 answer.scope = Some(claims.scope.clone());
                 answer.exp = Some(claims.exp);
                 answer.iat = Some(claims.iat);
@@ -593,7 +429,7 @@ impl Keyward {
                 let perms: Vec<Permission> = entry.grants.iter().map(|g| g.permission.clone()).collect();
                 answer.scope = Some(format_scope(&perms));
                 answer.exp = entry.expires_at.map(|e| e.timestamp());
-                if let Some(Verified::Key { claims, .. }) = other {
+                if let Some(Claims::Key { claims, .. }) = other {
                     answer.iat = Some(claims.iat);
                     answer.iss = Some(claims.iss.clone());
                 }
@@ -621,7 +457,7 @@ impl Keyward {
             return Ok(());
         }
         let verified = self.verified(token).await;
-        let Verified::Access { claims, .. } = &*verified else {
+        let Some(Claims::Access { claims, .. }) = verified.as_ref().map(|t| &t.claims) else {
             return Ok(());
         };
         let now = verdict.time.to_datetime();
