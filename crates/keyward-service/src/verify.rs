@@ -166,9 +166,10 @@ impl Keyward {
     /// Is the key valid for this query? The answer only: nothing is logged or counted (the
     /// management API authenticates its callers with this).
     ///
-    /// The usual check (an opaque key whose snapshot is cached, no signature step) is made
-    /// without awaiting anything ([`verify_cached`](Self::verify_cached)); what is left of any
-    /// other check is one boxed future, so the future every check creates and moves stays small.
+    /// The usual check (an opaque key whose snapshot is cached, or a token this node has
+    /// resolved, without a signature step) is made without awaiting anything
+    /// ([`verify_cached`](Self::verify_cached)); what is left of any other check is one boxed
+    /// future, so the future every check creates and moves stays small.
     pub async fn verify(&self, query: VerifyQuery<'_>) -> ServiceResult<Verdict> {
         let reading = self.inner.clock.reading();
         let mut verdict = match self.verify_cached(&query, reading) {
@@ -182,7 +183,7 @@ impl Keyward {
 
     /// The part of a check that never waits: parse the credential (its shape: the checksum is
     /// checked before the store is read, see [`parse_presented_shape`]), find the key's snapshot
-    /// in the cache, compare the secret and judge.
+    /// in the cache, compare the secret and judge; or answer a token from its resolution.
     fn verify_cached<'q>(&self, query: &VerifyQuery<'q>, now: Reading) -> Rest<'q> {
         // An opaque key first (the usual credential); the forms never overlap: a JWS has `.`s,
         // which an opaque key cannot hold.
