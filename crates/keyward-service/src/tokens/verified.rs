@@ -341,3 +341,71 @@ impl Keyward {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key_claims(sub: &str) -> Claims {
+        let claims = KeyClaims { iss: "i".into(), sub: sub.into(), iat: 0, exp: None, jti: "j".into() };
+        Claims::Key { claims, jti_hash: SecretHash([7; 32]) }
+    }
+
+    #[test]
+    fn a_token_is_found_by_its_exact_signature_and_signing_input_only() {
+        let tokens = VerifiedTokens::default();
+        tokens.insert("eyJh.eyJw", "sig-one", key_claims("k1"));
+        let found = |input: &str, signature: &str| tokens.find(input, signature, |t| t.claims.key_id().to_string());
+        assert_eq!(found("eyJh.eyJw", "sig-one").as_deref(), Some("k1"));
+        assert_eq!(found("eyJh.eyJw", "sig-onE"), None, "another signature");
+        assert_eq!(found("eyJh.eyJx", "sig-one"), None, "the same signature on another payload");
+        assert_eq!(found("eyJh.eyJ", "sig-one"), None, "a truncated payload");
+        assert_eq!(found("eyJh.eyJw", "sig-on"), None, "a truncated signature");
+    }
+
+    #[test]
+    fn the_cache_is_emptied_when_full_and_never_holds_more() {
+        let tokens = VerifiedTokens::default();
+        for i in 0..VERIFIED_CAPACITY + 1 {
+            tokens.insert("eyJh.eyJw", &format!("sig-{i}"), key_claims("k"));
+        }
+        let held = tokens.by_digest.read().unwrap().len();
+        assert_eq!(held, 1, "the full cache was emptied before the last insert");
+        assert!(tokens.find("eyJh.eyJw", &format!("sig-{VERIFIED_CAPACITY}"), |_| ()).is_some());
+    }
+
+    #[test]
+    fn a_token_stands_only_for_its_own_key_and_an_access_token_not_for_a_client() {
+        let key =
+            VerifiedToken { signing_input: "".into(), claims: key_claims("k1"), resolution: ArcSwapOption::empty() };
+        assert!(key.may_stand_for(None, false) && key.may_stand_for(Some("k1"), true));
+        assert!(!key.may_stand_for(Some("k2"), false));
+        let claims = AccessClaims {
+            iss: "i".into(),
+            sub: "k1".into(),
+            aud: "i".into(),
+            exp: 1,
+            iat: 0,
+            jti: "j".into(),
+            client_id: "k1".into(),
+            scope: String::new(),
+        };
+        let access = VerifiedToken {
+            signing_input: "".into(),
+            claims: Claims::Access { claims, scope: Vec::new() },
+            resolution: ArcSwapOption::empty(),
+        };
+        assert!(access.may_stand_for(Some("k1"), false));
+        assert!(!access.may_stand_for(None, true), "client authentication takes keys only");
+        assert!(!access.may_stand_for(Some("k2"), false));
+    }
+
+    #[test]
+    fn the_denylist_epoch_moves_with_every_change() {
+        let tokens = VerifiedTokens::default();
+        let before = tokens.denylist_epoch();
+        tokens.denylist_changed();
+        assert_ne!(tokens.denylist_epoch(), before);
+    }
+}
