@@ -2,7 +2,10 @@
 //! second the first time a token is seen (one ECDSA verification) and afterwards (cached
 //! claims), beside the raw ES256 sign and verify cost of the same crate measured in the same
 //! run, and an opaque key's check for reference; a jwt-format key after its first check
-//! (`verify_cached_jwt_key`) takes the same cache as a token.
+//! (`verify_cached_jwt_key`) takes the same cache as a token. `tokens_random` checks many
+//! tokens (`KEYWARD_BENCH_TOKENS`, default 2,000, one per key), each seen before, in a fixed
+//! random order, beside the same number of opaque keys in the same order: what a token's check
+//! reads lies in memory of its own, not all in the processor's nearest caches.
 //!
 //! One node on a temporary SQLite database, usage log off (its cost is `check`'s benchmark),
 //! a current-thread runtime: every figure is one core's.
@@ -23,15 +26,27 @@ use keyward_service::keys::NewKey;
 use keyward_service::tokens::ClientCredentials;
 use keyward_service::verify::{VerifyCode, VerifyQuery};
 use keyward_service::{Config, Keyward, Options, RequestContext};
+use rand::seq::SliceRandom as _;
+use rand::SeedableRng as _;
 use std::hint::black_box;
 
 struct Fixture {
     keyward: Keyward,
     id: String,
     secret: String,
+    /// Many keys' opaque secrets and an access token of each, in one random order.
+    many: Vec<(String, String)>,
     /// A jwt-format key's secret (a JWS signed by the instance).
     jwt_key: String,
     _dir: tempfile::TempDir,
+}
+
+/// Which of a key's (secret, token) a case presents.
+type Presented = fn(&(String, String)) -> &str;
+
+/// Tokens (and keys) of `tokens_random` (`KEYWARD_BENCH_TOKENS`).
+fn many_tokens() -> usize {
+    std::env::var("KEYWARD_BENCH_TOKENS").ok().and_then(|n| n.parse().ok()).unwrap_or(2_000).max(1)
 }
 
 async fn fixture() -> Fixture {
@@ -61,9 +76,24 @@ async fn fixture() -> Fixture {
         ..Default::default()
     };
     let jwt_key = keyward.create_key(&access, input, &ctx).await.unwrap().secret.expose().to_string();
+    let mut many = Vec::new();
+    for i in 0..many_tokens() {
+        let input = NewKey {
+            name: format!("many-{i}"),
+            grants: Some(vec![GrantInput::Bare("events.*:write".into())]),
+            ..Default::default()
+        };
+        let made = keyward.create_key(&access, input, &ctx).await.unwrap();
+        let (id, secret) = (made.view.key.id.to_string(), made.secret.expose().to_string());
+        let client = ClientCredentials { client_id: &id, client_secret: &secret };
+        let token = keyward.issue_token(client, Some("events.alerts:read"), &ctx).await.unwrap().access_token;
+        many.push((secret, token));
+    }
+    many.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
     Fixture {
         id: issued.view.key.id.to_string(),
         secret: issued.secret.expose().to_string(),
+        many,
         jwt_key,
         keyward,
         _dir: dir,
@@ -99,6 +129,27 @@ fn benches(c: &mut Criterion) {
     group.bench_function("verify_opaque_key", |b| b.iter(|| check(black_box(&f.secret))));
     check(&f.jwt_key);
     group.bench_function("verify_cached_jwt_key", |b| b.iter(|| check(black_box(&f.jwt_key))));
+    group.finish();
+
+    // Every credential checked once first: what follows are checks of tokens seen before.
+    for (secret, token) in &f.many {
+        check(secret);
+        check(token);
+    }
+    let mut group = c.benchmark_group("tokens_random");
+    group.throughput(Throughput::Elements(1));
+    let cases: [(&str, Presented); 2] =
+        [("verify_cached", |(_, token)| token), ("verify_opaque_key", |(secret, _)| secret)];
+    for (name, credential) in cases {
+        // Consecutive samples go on through the order instead of starting again.
+        let mut next = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                next += 1;
+                check(black_box(credential(&f.many[next % f.many.len()])))
+            })
+        });
+    }
     group.finish();
 
     // The same crate's ES256, with claims of the same shape, outside the service.
