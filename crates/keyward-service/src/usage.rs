@@ -12,10 +12,10 @@
 //! keys, not with the number of checks.
 //!
 //! A key's snapshot remembers where its latest pending record lies ([`UsageHint`]): a check of a
-//! key repeated since the last write goes straight to its record, and a check of a key with
-//! nothing pending in its thread's share (with many keys in random order, most checks) is known
-//! as such without searching the share's index, whose lines are then seldom in the processor's
-//! caches.
+//! key repeated since the last write goes straight to its record (hashing nothing), and a check
+//! of a key with nothing pending in its thread's share (with many keys in random order, most
+//! checks) is known as such without searching the share's index, whose lines are then seldom in
+//! the processor's caches.
 //!
 //! The pending set is the bounded queue: it holds at most `usage_queue_capacity` distinct
 //! records. A check that would add one more is dropped and counted (a metric, and a warning at
@@ -262,7 +262,8 @@ impl UsageLog {
 
     /// The hash of an identity: its key snapshot, client address, code and target. The action
     /// and permission are left out (few differ for one key and address, and comparing them is
-    /// cheaper than hashing them on every check); [`UsageEvent::matches`] compares everything.
+    /// cheaper than hashing them for every search of the index); [`UsageEvent::matches`] compares
+    /// everything.
     fn hash(&self, e: &UsageEvent<'_>) -> u64 {
         let mut h = self.hasher.build_hasher();
         e.key.map(snapshot_address).hash(&mut h);
@@ -278,17 +279,23 @@ impl UsageLog {
         if !self.enabled {
             return;
         }
-        let hash = self.hash(&event);
         let share = crate::metrics::thread_number() % SHARDS;
         let slot = &self.shards[share];
         let mut shard = slot.records.lock();
         let Shard { index, groups, checks, generation } = &mut *shard;
         let hinted = event.key.map_or(Hinted::Unknown, |key| key.usage_hint.about(share, *generation));
-        let same = |g: &Group| g.hash == hash && event.matches(&g.identity);
+        // A check found where its key's hint points (a key checked again) is compared in full,
+        // without hashing its identity: the hash is for the index, which that check never reads.
+        let mut hash = None;
         let found = match hinted {
-            Hinted::At(i) if groups.get(i).is_some_and(same) => Some(i),
+            Hinted::At(i) if groups.get(i).is_some_and(|g| event.matches(&g.identity)) => Some(i),
             Hinted::Absent => None,
-            Hinted::At(_) | Hinted::Unknown => index.find(hash, |&i| same(&groups[i as usize])).map(|&i| i as usize),
+            Hinted::At(_) | Hinted::Unknown => {
+                let hash = *hash.insert(self.hash(&event));
+                index
+                    .find(hash, |&i| groups[i as usize].hash == hash && event.matches(&groups[i as usize].identity))
+                    .map(|&i| i as usize)
+            }
         };
         if let Some(i) = found {
             let group = &mut groups[i];
@@ -312,6 +319,7 @@ impl UsageLog {
             self.count_drop(slot, event.time);
             return;
         }
+        let hash = hash.unwrap_or_else(|| self.hash(&event));
         let group = Group {
             hash,
             identity: event.identity(),
