@@ -13,12 +13,12 @@
 //! cache's generation and the denylist's epoch. While neither has moved, a later check takes
 //! the resolution as it is: one SHA-256 of ~86 bytes, one lookup, and the judging every key
 //! gets, about what an opaque key's check costs (with many tokens checked in random order a
-//! third more: the token's entry, signing input and resolution are read from memory one after
-//! another before the snapshot; see docs/BENCHMARKS.md). Whatever could change the answer moves
-//! one of them (every invalidation of the cache, on this node or learnt from another, whichever
-//! key it concerns; every change to the denylist), and the next check resolves again. What
-//! changes with time alone (the key's and the token's expiry, a previous secret's grace
-//! period) is judged on every check.
+//! third more: a token's 390 bytes and the 300 bytes of signing input it is compared with are
+//! read from memory, where a key is a line or two; see docs/BENCHMARKS.md). Whatever could
+//! change the answer moves one of them (every invalidation of the cache, on this node or learnt
+//! from another, whichever key it concerns; every change to the denylist), and the next check
+//! resolves again. What changes with time alone (the key's and the token's expiry, a previous
+//! secret's grace period) is judged on every check.
 
 use super::signing::KeySet;
 use super::{Keyward, UnknownKid};
