@@ -32,7 +32,6 @@ use keyward_domain::network;
 use keyward_domain::permission::Permission;
 use keyward_domain::policy::Actor;
 use keyward_store::{KeyUse, LogKind, LogRecord};
-use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::{BuildHasher as _, Hash, Hasher as _};
 use std::net::IpAddr;
@@ -93,9 +92,14 @@ pub struct UsageLog {
 
 /// A shard on cache lines of its own: threads locking neighbouring shards would otherwise
 /// write the same line on every check (false sharing).
+///
+/// Its lock is a spin lock: it is released by a plain store, where a parking lock is released
+/// by an atomic read-modify-write (its count of parked threads), which costs every check a few
+/// nanoseconds more (measured in docs/BENCHMARKS.md). It is held for a few dozen nanoseconds, by
+/// one check or by the writer swapping the shard out; a thread that finds it held yields.
 #[repr(align(128))]
 struct ShardSlot {
-    records: Mutex<Shard>,
+    records: spin::mutex::SpinMutex<Shard, spin::relax::Yield>,
     /// Checks of this shard dropped because the pending set was full.
     dropped: AtomicU64,
 }
@@ -243,7 +247,10 @@ impl UsageLog {
             // A shard's positions are `u32`s: more pending records than that (hundreds of
             // gigabytes) are not held whatever `usage_queue_capacity` says.
             capacity: capacity.clamp(1, u32::MAX as usize),
-            shards: std::array::from_fn(|_| ShardSlot { records: Mutex::default(), dropped: AtomicU64::new(0) }),
+            shards: std::array::from_fn(|_| ShardSlot {
+                records: spin::mutex::SpinMutex::new(Shard::default()),
+                dropped: AtomicU64::new(0),
+            }),
             hasher: foldhash::fast::RandomState::default(),
             pending: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
