@@ -344,7 +344,12 @@ impl UsageLog {
         }
         *checks += 1;
         drop(shard);
-        self.arrived.notify_one();
+        // The writer empties every share when it takes them: it is woken by a share's first
+        // record since (its wake-up is remembered until it waits), not by every record, which
+        // would cost each new record an atomic read-modify-write on a line the writer writes too.
+        if position == 0 {
+            self.arrived.notify_one();
+        }
         if pending == self.capacity / 2 {
             self.pressure.notify_one();
         }
