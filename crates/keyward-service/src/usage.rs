@@ -681,6 +681,44 @@ mod tests {
     }
 
     #[test]
+    fn checks_on_many_threads_while_the_writer_takes_are_each_counted_once() {
+        // More threads than shares, so some share a lock with another checking thread as well
+        // as with the writer.
+        const THREADS: usize = SHARDS + 4;
+        const CHECKS: usize = 30_000;
+        let log = Arc::new(UsageLog::new(true, 1_000_000, "node".into()));
+        let recorders: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..CHECKS {
+                        log.record(event(&format!("t{t}-{}", i % 3), "valid"));
+                    }
+                })
+            })
+            .collect();
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut checks = 0;
+        let mut add = |batch: Aggregate| {
+            checks += batch.checks;
+            for g in batch.groups {
+                *counts.entry(g.identity.target.as_deref().unwrap_or_default().to_owned()).or_default() += g.count;
+            }
+        };
+        while !recorders.iter().all(|r| r.is_finished()) {
+            add(log.take());
+        }
+        for r in recorders {
+            assert!(r.join().is_ok());
+        }
+        add(log.take());
+        assert_eq!(checks, (THREADS * CHECKS) as u64);
+        assert_eq!(counts.len(), THREADS * 3);
+        assert!(counts.values().all(|&n| n == (CHECKS / 3) as u64), "every record counted in full");
+        assert_eq!((log.depth(), log.dropped()), (0, 0));
+    }
+
+    #[test]
     fn a_full_log_is_warned_about_at_most_every_ten_seconds_of_check_time() {
         let log = UsageLog::new(true, 1, "node".into());
         let t = 1_800_000_000_000;
