@@ -35,6 +35,7 @@ use keyward_store::{KeyUse, LogKind, LogRecord};
 use std::collections::HashMap;
 use std::hash::{BuildHasher as _, Hash, Hasher as _};
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,17 +109,50 @@ struct ShardSlot {
 /// times the writer took it (see [`UsageHint`]).
 ///
 /// The records lie in arrival order in `groups`; `index` finds one by its identity's hash. The
-/// index holds only positions (a control byte and four bytes a record, so it stays in the
-/// processor's caches with tens of thousands pending), and a record is read only when its hash's
-/// control bits match: a check of a key not yet pending probes the index and appends, where a
-/// table of whole records read a line from memory for each (with 10⁶ keys checked in random
-/// order, every check).
+/// index holds only positions and half of each record's hash ([`IndexEntry`]: a control byte and
+/// eight bytes a record, so it stays in the processor's caches with tens of thousands pending),
+/// and a record is read only when its half-hash matches: a check of a key not yet pending probes
+/// the index and appends, where a table of whole records read a line from memory for each (with
+/// 10⁶ keys checked in random order, every check).
 #[derive(Default)]
 struct Shard {
-    index: HashTable<u32>,
-    groups: Vec<Group>,
+    index: HashTable<IndexEntry>,
+    groups: Vec<Pending>,
+    /// The permissions the records name, by place (see [`permission_place`]).
+    permissions: Vec<Permission>,
     checks: u64,
     generation: u32,
+}
+
+/// An entry of a share's index: the upper half of a record's hash, and the record's position.
+/// The index is filed by the half-hash alone ([`IndexEntry::filing`]), so growing it rehashes
+/// its entries from themselves: it never reads the records, which with tens of thousands
+/// pending are mostly out of the processor's caches (growing from empty after every take, it
+/// would read each record about once more).
+#[derive(Clone, Copy)]
+struct IndexEntry(u64);
+
+impl IndexEntry {
+    const POSITION: u64 = u32::MAX as u64;
+
+    fn new(hash: u64, position: u32) -> IndexEntry {
+        IndexEntry((hash & !Self::POSITION) | u64::from(position))
+    }
+
+    fn position(self) -> usize {
+        (self.0 & Self::POSITION) as usize
+    }
+
+    fn has_hash(self, hash: u64) -> bool {
+        (self.0 ^ hash) & !Self::POSITION == 0
+    }
+
+    /// What the index files a hash under: its upper half in both halves (the table takes its
+    /// buckets from the low bits and its control bytes from the top ones).
+    fn filing(hash: u64) -> u64 {
+        let upper = hash >> 32;
+        (upper << 32) | upper
+    }
 }
 
 /// Where a snapshot's latest pending record lies: the share it was added to, that share's
@@ -172,36 +206,97 @@ impl UsageHint {
     }
 }
 
-/// What makes two checks the same usage record (apart from their time). The key is its cache
-/// snapshot's address: checks of one key share a snapshot until the key changes (then a change
-/// splits its checks of one interval into two records).
-#[derive(PartialEq, Eq)]
-struct RecordIdentity {
+/// Identical checks: what makes them one usage record (apart from their times), the first and
+/// the latest time, and how many. The key is its cache snapshot, compared by address: checks of
+/// one key share a snapshot until the key changes (then a change splits its checks of one
+/// interval into two records).
+///
+/// `P` holds the permission: while the record is pending, its place in its share's table
+/// ([`Pending`]), which keeps a record near 100 bytes where the permission itself would double
+/// it (with many keys checked in random order nearly every check writes a new record, each of
+/// its lines one more to fetch); once taken, the permission itself ([`Taken`]).
+struct Group<P> {
+    key: Option<Arc<CachedKey>>,
     action: &'static str,
-    key: Option<usize>,
     code: &'static str,
-    success: bool,
-    permission: Option<Permission>,
     target: Option<Box<str>>,
     client_ip: Option<IpAddr>,
-}
-
-/// Identical checks: their identity (and its hash in the shard), key snapshot, the first and
-/// the latest time, how many.
-struct Group {
-    hash: u64,
-    identity: RecordIdentity,
-    key: Option<Arc<CachedKey>>,
+    success: bool,
+    permission: P,
     first: Reading,
     last: Reading,
     count: u64,
 }
 
-impl Group {
-    fn merge(&mut self, other: Group) {
+/// A pending record: its permission is its place (from 1) in its share's `permissions`.
+type Pending = Group<Option<NonZeroU32>>;
+/// A record taken from its share, ready to merge and write.
+type Taken = Group<Option<Permission>>;
+
+impl<P> Group<P> {
+    fn add(&mut self, time: Reading) {
+        self.count += 1;
+        self.first = self.first.min(time);
+        self.last = self.last.max(time);
+    }
+
+    fn merge(&mut self, other: Group<P>) {
         self.count += other.count;
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
+    }
+
+    fn with_permission<Q>(self, permission: Q) -> Group<Q> {
+        let Group { key, action, code, target, client_ip, success, permission: _, first, last, count } = self;
+        Group { key, action, code, target, client_ip, success, permission, first, last, count }
+    }
+
+    fn identity<'a>(&'a self, permission: Option<&'a Permission>) -> Identity<'a> {
+        Identity {
+            key: self.key.as_ref().map(snapshot_address),
+            client_ip: self.client_ip,
+            success: self.success,
+            code: Text(self.code),
+            action: Text(self.action),
+            permission,
+            target: self.target.as_deref(),
+        }
+    }
+}
+
+impl Pending {
+    fn identity_in<'a>(&'a self, permissions: &'a [Permission]) -> Identity<'a> {
+        self.identity(self.permission.and_then(|p| permissions.get(p.get() as usize - 1)))
+    }
+}
+
+impl Taken {
+    fn own_identity(&self) -> Identity<'_> {
+        self.identity(self.permission.as_ref())
+    }
+}
+
+/// What makes two checks one record, borrowed for comparing and hashing; compared in this
+/// order, the cheapest and likeliest to differ first.
+#[derive(PartialEq)]
+struct Identity<'a> {
+    key: Option<usize>,
+    client_ip: Option<IpAddr>,
+    success: bool,
+    code: Text,
+    action: Text,
+    permission: Option<&'a Permission>,
+    target: Option<&'a str>,
+}
+
+/// A static string (a code, an action). Equal ones are usually the same constant: their
+/// addresses are compared first, and their bytes only when those differ.
+#[derive(Clone, Copy)]
+struct Text(&'static str);
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        std::ptr::eq(self.0, other.0) || self.0 == other.0
     }
 }
 
@@ -209,32 +304,27 @@ fn snapshot_address(key: &Arc<CachedKey>) -> usize {
     Arc::as_ptr(key) as usize
 }
 
-/// Equal static strings (codes, actions) are usually the same constant: their addresses are
-/// compared first, and their bytes only when those differ.
-fn same_text(a: &'static str, b: &'static str) -> bool {
-    std::ptr::eq(a, b) || a == b
+/// The place (from 1) of `permission` in a share's table: the latest entry when it is the
+/// same (a share's new records mostly ask what the one before asked), else a new one. The table
+/// grows by at most one entry a record, so the capacity bounds it too.
+fn permission_place(permissions: &mut Vec<Permission>, permission: &Permission) -> Option<NonZeroU32> {
+    if permissions.last() != Some(permission) {
+        permissions.push(permission.clone());
+    }
+    // At most one entry a pending record, and those are at most `u32::MAX` (see `UsageLog::new`).
+    NonZeroU32::new(permissions.len() as u32)
 }
 
 impl UsageEvent<'_> {
-    fn matches(&self, identity: &RecordIdentity) -> bool {
-        identity.key == self.key.map(snapshot_address)
-            && identity.client_ip == self.client_ip
-            && identity.success == self.success
-            && same_text(identity.code, self.code)
-            && same_text(identity.action, self.action)
-            && identity.permission.as_ref() == self.permission
-            && identity.target.as_deref() == self.target
-    }
-
-    fn identity(&self) -> RecordIdentity {
-        RecordIdentity {
-            action: self.action,
+    fn identity(&self) -> Identity<'_> {
+        Identity {
             key: self.key.map(snapshot_address),
-            code: self.code,
-            success: self.success,
-            permission: self.permission.cloned(),
-            target: self.target.map(Box::from),
             client_ip: self.client_ip,
+            success: self.success,
+            code: Text(self.code),
+            action: Text(self.action),
+            permission: self.permission,
+            target: self.target,
         }
     }
 }
@@ -269,14 +359,14 @@ impl UsageLog {
 
     /// The hash of an identity: its key snapshot, client address, code and target. The action
     /// and permission are left out (few differ for one key and address, and comparing them is
-    /// cheaper than hashing them for every search of the index); [`UsageEvent::matches`] compares
+    /// cheaper than hashing them for every search of the index); finding a record compares
     /// everything.
-    fn hash(&self, e: &UsageEvent<'_>) -> u64 {
+    fn hash(&self, identity: &Identity<'_>) -> u64 {
         let mut h = self.hasher.build_hasher();
-        e.key.map(snapshot_address).hash(&mut h);
-        e.client_ip.hash(&mut h);
-        e.code.hash(&mut h);
-        e.target.hash(&mut h);
+        identity.key.hash(&mut h);
+        identity.client_ip.hash(&mut h);
+        identity.code.0.hash(&mut h);
+        identity.target.hash(&mut h);
         h.finish()
     }
 
@@ -289,26 +379,26 @@ impl UsageLog {
         let share = crate::metrics::thread_number() % SHARDS;
         let slot = &self.shards[share];
         let mut shard = slot.records.lock();
-        let Shard { index, groups, checks, generation } = &mut *shard;
+        let Shard { index, groups, permissions, checks, generation } = &mut *shard;
+        let identity = event.identity();
         let hinted = event.key.map_or(Hinted::Unknown, |key| key.usage_hint.about(share, *generation));
         // A check found where its key's hint points (a key checked again) is compared in full,
         // without hashing its identity: the hash is for the index, which that check never reads.
         let mut hash = None;
         let found = match hinted {
-            Hinted::At(i) if groups.get(i).is_some_and(|g| event.matches(&g.identity)) => Some(i),
+            Hinted::At(i) if groups.get(i).is_some_and(|g| g.identity_in(permissions) == identity) => Some(i),
             Hinted::Absent => None,
             Hinted::At(_) | Hinted::Unknown => {
-                let hash = *hash.insert(self.hash(&event));
+                let hash = *hash.insert(self.hash(&identity));
                 index
-                    .find(hash, |&i| groups[i as usize].hash == hash && event.matches(&groups[i as usize].identity))
-                    .map(|&i| i as usize)
+                    .find(IndexEntry::filing(hash), |e| {
+                        e.has_hash(hash) && groups[e.position()].identity_in(permissions) == identity
+                    })
+                    .map(|e| e.position())
             }
         };
         if let Some(i) = found {
-            let group = &mut groups[i];
-            group.count += 1;
-            group.first = group.first.min(event.time);
-            group.last = group.last.max(event.time);
+            groups[i].add(event.time);
             *checks += 1;
             return;
         }
@@ -326,18 +416,22 @@ impl UsageLog {
             self.count_drop(slot, event.time);
             return;
         }
-        let hash = hash.unwrap_or_else(|| self.hash(&event));
-        let group = Group {
-            hash,
-            identity: event.identity(),
+        let hash = hash.unwrap_or_else(|| self.hash(&identity));
+        let group = Pending {
             key: event.key.cloned(),
+            action: event.action,
+            code: event.code,
+            target: event.target.map(Box::from),
+            client_ip: event.client_ip,
+            success: event.success,
+            permission: event.permission.and_then(|p| permission_place(permissions, p)),
             first: event.time,
             last: event.time,
             count: 1,
         };
         // Positions fit in a `u32`: the capacity is at most `u32::MAX` (see `new`).
         let position = groups.len() as u32;
-        index.insert_unique(hash, position, |&i| groups[i as usize].hash);
+        index.insert_unique(IndexEntry::filing(hash), IndexEntry::new(hash, position), |e| IndexEntry::filing(e.0));
         groups.push(group);
         if let Some(key) = event.key {
             key.usage_hint.set(share, *generation, position);
@@ -391,7 +485,7 @@ impl UsageLog {
     /// every shard); the checks they hold now count as unwritten until
     /// [`Keyward::write_usage`] is done with them.
     fn take(&self) -> Aggregate {
-        let mut merged: HashTable<Group> = HashTable::new();
+        let mut merged: HashTable<(u64, Taken)> = HashTable::new();
         let mut checks = 0;
         for shard in &self.shards {
             let taken = {
@@ -406,21 +500,24 @@ impl UsageLog {
             self.pending.fetch_sub(taken.groups.len(), Ordering::AcqRel);
             checks += taken.checks;
             for group in taken.groups {
-                match merged.find_mut(group.hash, |g| g.identity == group.identity) {
-                    Some(existing) => existing.merge(group),
+                let permission = group.permission.and_then(|p| taken.permissions.get(p.get() as usize - 1)).cloned();
+                let group = group.with_permission(permission);
+                let hash = self.hash(&group.own_identity());
+                match merged.find_mut(hash, |(_, g)| g.own_identity() == group.own_identity()) {
+                    Some((_, existing)) => existing.merge(group),
                     None => {
-                        merged.insert_unique(group.hash, group, |g| g.hash);
+                        merged.insert_unique(hash, (hash, group), |(hash, _)| *hash);
                     }
                 }
             }
         }
-        Aggregate { groups: merged.into_iter().collect(), checks }
+        Aggregate { groups: merged.into_iter().map(|(_, group)| group).collect(), checks }
     }
 }
 
 /// Pending records taken for one write, and the number of checks they hold.
 struct Aggregate {
-    groups: Vec<Group>,
+    groups: Vec<Taken>,
     checks: u64,
 }
 
@@ -432,9 +529,8 @@ impl Aggregate {
         let mut rng = rand::thread_rng();
         let mut records: Vec<LogRecord> = Vec::with_capacity(self.groups.len());
         for g in self.groups {
-            let identity = g.identity;
-            let client_ip = identity.client_ip.map(|ip| network::canonical(ip).to_string());
-            if let (true, Some(key)) = (identity.success, &g.key) {
+            let client_ip = g.client_ip.map(|ip| network::canonical(ip).to_string());
+            if let (true, Some(key)) = (g.success, &g.key) {
                 // Compared at the clock's full reading: two uses in one millisecond keep their
                 // order. Times are stored in milliseconds.
                 let entry = uses.entry(key.id.clone()).or_insert_with(|| KeyUse {
@@ -453,7 +549,7 @@ impl Aggregate {
                 id: keyward_domain::ids::log_record_id(&mut rng, last.timestamp_millis()),
                 time: last,
                 kind: LogKind::Usage,
-                action: identity.action.into(),
+                action: g.action.into(),
                 key_id: g.key.as_ref().map(|k| k.id.clone()),
                 key_owner_id: g.key.as_ref().map(|k| k.owner_id.clone()),
                 subject_admin_id: None,
@@ -462,9 +558,9 @@ impl Aggregate {
                     None => Actor::System,
                 },
                 client_ip,
-                code: Some(identity.code.into()),
-                permission: identity.permission.as_ref().map(ToString::to_string),
-                target: identity.target.map(String::from),
+                code: Some(g.code.into()),
+                permission: g.permission.as_ref().map(ToString::to_string),
+                target: g.target.map(String::from),
                 node: Some(node.to_owned()),
                 details: (g.count > 1).then(|| {
                     serde_json::json!({
@@ -631,14 +727,14 @@ mod tests {
         let batch = log.take();
         assert_eq!((batch.checks, batch.groups.len(), log.depth()), (15_000, 7_500, 0));
         for g in &batch.groups {
-            let target = g.identity.target.as_deref().unwrap_or_default();
+            let target = g.target.as_deref().unwrap_or_default();
             let i: usize = target.trim_start_matches("acct-").parse().unwrap_or(usize::MAX);
-            let expected = match (i % 2, g.identity.code) {
+            let expected = match (i % 2, g.code) {
                 (0, "valid") => 2,
                 (0, _) => 1,
                 _ => 3,
             };
-            assert_eq!(g.count, expected, "{target} {}", g.identity.code);
+            assert_eq!(g.count, expected, "{target} {}", g.code);
         }
     }
 
@@ -666,7 +762,7 @@ mod tests {
         log.record(keyed(&key, "b"));
         assert_eq!(log.depth(), 2, "no record was added twice");
         let batch = log.take();
-        let mut counts: Vec<_> = batch.groups.iter().map(|g| (g.identity.target.as_deref(), g.count)).collect();
+        let mut counts: Vec<_> = batch.groups.iter().map(|g| (g.target.as_deref(), g.count)).collect();
         counts.sort();
         assert_eq!(counts, [(Some("a"), 4), (Some("b"), 4)]);
         // Taken: the share's generation moved on, so the hint says nothing is pending, and the
@@ -702,7 +798,7 @@ mod tests {
         let mut add = |batch: Aggregate| {
             checks += batch.checks;
             for g in batch.groups {
-                *counts.entry(g.identity.target.as_deref().unwrap_or_default().to_owned()).or_default() += g.count;
+                *counts.entry(g.target.as_deref().unwrap_or_default().to_owned()).or_default() += g.count;
             }
         };
         while !recorders.iter().all(|r| r.is_finished()) {
