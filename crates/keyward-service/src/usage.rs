@@ -777,6 +777,46 @@ mod tests {
     }
 
     #[test]
+    fn checks_asking_different_permissions_are_records_of_their_own_and_merge_across_shares_by_permission() {
+        let log = Arc::new(UsageLog::new(true, 100, "node".into()));
+        let (read, write): (Permission, Permission) =
+            ("events.alerts:read".parse().unwrap(), "events.alerts:write".parse().unwrap());
+        let asking = |permission: Option<&'static Permission>| UsageEvent { permission, ..event("acct", "valid") };
+        let (read, write): (&'static Permission, &'static Permission) =
+            (Box::leak(Box::new(read)), Box::leak(Box::new(write)));
+        // Alternating, so this share's table holds each permission more than once.
+        for _ in 0..3 {
+            log.record(asking(Some(read)));
+            log.record(asking(Some(write)));
+            log.record(asking(None));
+        }
+        assert_eq!(log.depth(), 3);
+        // Another share asks the same: merged by permission when taken.
+        let here = crate::metrics::thread_number() % SHARDS;
+        loop {
+            let other = log.clone();
+            let elsewhere = std::thread::spawn(move || {
+                let share = crate::metrics::thread_number() % SHARDS;
+                if share != here {
+                    other.record(asking(Some(write)));
+                    other.record(asking(Some(write)));
+                }
+                share != here
+            });
+            if elsewhere.join().unwrap() {
+                break;
+            }
+        }
+        let batch = log.take();
+        let mut counts: Vec<_> =
+            batch.groups.iter().map(|g| (g.permission.as_ref().map(ToString::to_string), g.count)).collect();
+        counts.sort();
+        let expected =
+            [(None, 3), (Some("events.alerts:read".to_owned()), 3), (Some("events.alerts:write".to_owned()), 5)];
+        assert_eq!(counts, expected);
+    }
+
+    #[test]
     fn checks_on_many_threads_while_the_writer_takes_are_each_counted_once() {
         // More threads than shares, so some share a lock with another checking thread as well
         // as with the writer.
