@@ -780,7 +780,7 @@ mod tests {
     fn checks_asking_different_permissions_are_records_of_their_own_and_merge_across_shares_by_permission() {
         let log = Arc::new(UsageLog::new(true, 100, "node".into()));
         let (read, write): (Permission, Permission) =
-            ("events.alerts:read".parse().unwrap(), "events.alerts:write".parse().unwrap());
+            ("events.alerts:read".parse().expect("a permission"), "events.alerts:write".parse().expect("a permission"));
         let asking = |permission: Option<&'static Permission>| UsageEvent { permission, ..event("acct", "valid") };
         let (read, write): (&'static Permission, &'static Permission) =
             (Box::leak(Box::new(read)), Box::leak(Box::new(write)));
@@ -803,7 +803,7 @@ mod tests {
                 }
                 share != here
             });
-            if elsewhere.join().unwrap() {
+            if elsewhere.join().expect("the other thread records") {
                 break;
             }
         }
