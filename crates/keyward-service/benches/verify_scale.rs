@@ -78,7 +78,7 @@ use subtle::ConstantTimeEq as _;
 
 const PERMISSION: &str = "events.alerts:read";
 const CLIENT_IP: &str = "203.0.113.7";
-/// Checks in one interleaved round (20–50 ms): fewer than the usage log's default capacity
+/// Checks in one interleaved round (10–30 ms): fewer than the usage log's default capacity
 /// (see the top).
 const ROUND: u64 = 50_000;
 /// Rows per transaction of the bulk load.
