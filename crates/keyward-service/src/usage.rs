@@ -114,10 +114,19 @@ struct ShardSlot {
 /// and a record is read only when its half-hash matches: a check of a key not yet pending probes
 /// the index and appends, where a table of whole records read a line from memory for each (with
 /// 10⁶ keys checked in random order, every check).
+///
+/// The index is brought up to date only when a check must search it: a new record appends its
+/// hash to `hashes` and leaves the index alone, so with many keys in random order (where the
+/// key's hint says nothing of it is pending, and nothing is searched) adding a record writes no
+/// line at a random place; a search first indexes the records after `indexed`.
 #[derive(Default)]
 struct Shard {
     index: HashTable<IndexEntry>,
     groups: Vec<Pending>,
+    /// Each record's hash, in the records' order.
+    hashes: Vec<u64>,
+    /// How many of the records (the first ones) the index holds.
+    indexed: usize,
     /// The permissions the records name, by place (see [`permission_place`]).
     permissions: Vec<Permission>,
     checks: u64,
@@ -379,7 +388,7 @@ impl UsageLog {
         let share = crate::metrics::thread_number() % SHARDS;
         let slot = &self.shards[share];
         let mut shard = slot.records.lock();
-        let Shard { index, groups, permissions, checks, generation } = &mut *shard;
+        let Shard { index, groups, hashes, indexed, permissions, checks, generation } = &mut *shard;
         let identity = event.identity();
         let hinted = event.key.map_or(Hinted::Unknown, |key| key.usage_hint.about(share, *generation));
         // A check found where its key's hint points (a key checked again) is compared in full,
@@ -390,6 +399,13 @@ impl UsageLog {
             Hinted::Absent => None,
             Hinted::At(_) | Hinted::Unknown => {
                 let hash = *hash.insert(self.hash(&identity));
+                for (position, &h) in hashes.iter().enumerate().skip(*indexed) {
+                    // Positions fit in a `u32`: the capacity is at most `u32::MAX` (see `new`).
+                    index.insert_unique(IndexEntry::filing(h), IndexEntry::new(h, position as u32), |e| {
+                        IndexEntry::filing(e.0)
+                    });
+                }
+                *indexed = hashes.len();
                 index
                     .find(IndexEntry::filing(hash), |e| {
                         e.has_hash(hash) && groups[e.position()].identity_in(permissions) == identity
@@ -431,7 +447,7 @@ impl UsageLog {
         };
         // Positions fit in a `u32`: the capacity is at most `u32::MAX` (see `new`).
         let position = groups.len() as u32;
-        index.insert_unique(IndexEntry::filing(hash), IndexEntry::new(hash, position), |e| IndexEntry::filing(e.0));
+        hashes.push(hash);
         groups.push(group);
         if let Some(key) = event.key {
             key.usage_hint.set(share, *generation, position);
