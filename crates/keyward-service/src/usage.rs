@@ -111,9 +111,8 @@ struct ShardSlot {
 /// The records lie in arrival order in `groups`; `index` finds one by its identity's hash. The
 /// index holds only positions and half of each record's hash ([`IndexEntry`]: a control byte and
 /// eight bytes a record, so it stays in the processor's caches with tens of thousands pending),
-/// and a record is read only when its half-hash matches: a check of a key not yet pending probes
-/// the index and appends, where a table of whole records read a line from memory for each (with
-/// 10⁶ keys checked in random order, every check).
+/// and a record is read only when its half-hash matches, where a table of whole records read a
+/// line from memory for each record a search passed.
 ///
 /// The index is brought up to date only when a check must search it: a new record appends its
 /// hash to `hashes` and leaves the index alone, so with many keys in random order (where the
