@@ -108,11 +108,12 @@ struct ShardSlot {
 /// One share of the pending records, and how many checks they hold; its generation counts the
 /// times the writer took it (see [`UsageHint`]).
 ///
-/// The records lie in arrival order in `groups`; `index` finds one by its identity's hash. The
-/// index holds only positions and half of each record's hash ([`IndexEntry`]: a control byte and
-/// eight bytes a record, so it stays in the processor's caches with tens of thousands pending),
-/// and a record is read only when its half-hash matches, where a table of whole records read a
-/// line from memory for each record a search passed.
+/// The records lie in arrival order in `groups`, their hashes in the same order in `hashes`;
+/// `index` finds a record by its identity's hash. The index holds only positions (a control byte
+/// and four bytes a record, so it stays in the processor's caches with tens of thousands
+/// pending): it is grown and searched through `hashes`, and a record is read only when its hash
+/// matches, where a table of whole records read a line from memory for each record a search
+/// passed (and growing it, every record).
 ///
 /// The index is brought up to date only when a check must search it: a new record appends its
 /// hash to `hashes` and leaves the index alone, so with many keys in random order (where the
@@ -120,7 +121,7 @@ struct ShardSlot {
 /// line at a random place; a search first indexes the records after `indexed`.
 #[derive(Default)]
 struct Shard {
-    index: HashTable<IndexEntry>,
+    index: HashTable<u32>,
     groups: Vec<Pending>,
     /// Each record's hash, in the records' order.
     hashes: Vec<u64>,
@@ -130,37 +131,6 @@ struct Shard {
     permissions: Vec<Permission>,
     checks: u64,
     generation: u32,
-}
-
-/// An entry of a share's index: the upper half of a record's hash, and the record's position.
-/// The index is filed by the half-hash alone ([`IndexEntry::filing`]), so growing it rehashes
-/// its entries from themselves: it never reads the records, which with tens of thousands
-/// pending are mostly out of the processor's caches (growing from empty after every take, it
-/// would read each record about once more).
-#[derive(Clone, Copy)]
-struct IndexEntry(u64);
-
-impl IndexEntry {
-    const POSITION: u64 = u32::MAX as u64;
-
-    fn new(hash: u64, position: u32) -> IndexEntry {
-        IndexEntry((hash & !Self::POSITION) | u64::from(position))
-    }
-
-    fn position(self) -> usize {
-        (self.0 & Self::POSITION) as usize
-    }
-
-    fn has_hash(self, hash: u64) -> bool {
-        (self.0 ^ hash) & !Self::POSITION == 0
-    }
-
-    /// What the index files a hash under: its upper half in both halves (the table takes its
-    /// buckets from the low bits and its control bytes from the top ones).
-    fn filing(hash: u64) -> u64 {
-        let upper = hash >> 32;
-        (upper << 32) | upper
-    }
 }
 
 /// Where a snapshot's latest pending record lies: the share it was added to, that share's
@@ -400,16 +370,14 @@ impl UsageLog {
                 let hash = *hash.insert(self.hash(&identity));
                 for (position, &h) in hashes.iter().enumerate().skip(*indexed) {
                     // Positions fit in a `u32`: the capacity is at most `u32::MAX` (see `new`).
-                    index.insert_unique(IndexEntry::filing(h), IndexEntry::new(h, position as u32), |e| {
-                        IndexEntry::filing(e.0)
-                    });
+                    index.insert_unique(h, position as u32, |&i| hashes[i as usize]);
                 }
                 *indexed = hashes.len();
                 index
-                    .find(IndexEntry::filing(hash), |e| {
-                        e.has_hash(hash) && groups[e.position()].identity_in(permissions) == identity
+                    .find(hash, |&i| {
+                        hashes[i as usize] == hash && groups[i as usize].identity_in(permissions) == identity
                     })
-                    .map(|e| e.position())
+                    .map(|&i| i as usize)
             }
         };
         if let Some(i) = found {
